@@ -1,0 +1,35 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv at the
+# repository root when it is missing and install the project into it (fast when the
+# installed stamp is newer than setup.py).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Tests and benchmarks run on CPU; pin it so a stray accelerator plugin changes nothing.
+export JAX_PLATFORMS ?= cpu
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install demo test test-slow bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/offline-rl demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m slow tests
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

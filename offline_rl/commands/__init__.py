@@ -1,0 +1,1 @@
+"""Subcommands of the `offline-rl` entry point, one module each."""

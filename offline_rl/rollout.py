@@ -1,0 +1,145 @@
+"""Batched rollouts of any environment with one policy per seat.
+
+JAX environments run as `jit(scan(vmap(step)))`; host environments run the same loop in
+Python around their batched `step_batch`, with the policies jitted and vmapped. Both
+return the same `Steps` records, so the recorder and the evaluator do not care which
+kind of environment they drive.
+
+Letters: N parallel environments, P seats, T steps per call.
+
+Episodes reset automatically: the scan step after an `is_last` time step resets that
+environment (and the seats' policy states), so an `is_first` step follows.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from offline_rl import types
+
+PyTree = types.PyTree
+
+
+class Steps(NamedTuple):
+  """RLDS-aligned records of a rollout.
+
+  Attributes:
+    timestep: `TimeStep` [T, N, ...] (per-seat fields [T, N, P, ...]).
+    action: pytree [T, N, P, ...]: the action each seat chose at that time step
+      (meaningless where `timestep.is_last`).
+  """
+  timestep: types.TimeStep
+  action: PyTree
+
+
+class RolloutState(NamedTuple):
+  """Carry between calls: resumable, and small.
+
+  Attributes:
+    env_state: environment state [N, ...] (None for host environments, which hold it).
+    timestep: the current `TimeStep` [N, ...].
+    policy_state: tuple over seats of policy states [N, ...].
+    key: PRNG key for the policies and resets.
+  """
+  env_state: PyTree
+  timestep: types.TimeStep
+  policy_state: tuple
+  key: jax.Array
+
+
+def _stack_seats(actions: Sequence[PyTree]) -> PyTree:
+  return jax.tree.map(lambda *a: jnp.stack(a, axis=1), *actions)
+
+
+def _act(policies, params, timestep, policy_state, keys):
+  """Each seat's policy on its view. timestep [N, ...]; keys [P, N]. -> ([N, P, ...], states)."""
+  actions, states = [], []
+  for p, policy in enumerate(policies):
+    view = jax.vmap(lambda ts: types.seat(ts, p))(timestep)  # pylint: disable=cell-var-from-loop
+    action, state = jax.vmap(policy.apply, in_axes=(None, 0, 0, 0))(
+        params[p], view, policy_state[p], keys[p])
+    actions.append(action)
+    states.append(state)
+  return _stack_seats(actions), tuple(states)
+
+
+def _reset_where(done, fresh, old):
+  """Per environment, takes `fresh` where done [N] else `old`."""
+  def pick(f, o):
+    return jnp.where(done.reshape(done.shape + (1,) * (f.ndim - 1)), f, o)
+  return jax.tree.map(pick, fresh, old)
+
+
+def init(env, policies: Sequence[types.Policy], key: jax.Array,
+         num_envs: int) -> RolloutState:
+  """Resets `num_envs` environments and each seat's policy state."""
+  if len(policies) != env.spec.num_players:
+    raise ValueError(f'{env.spec.env_id} has {env.spec.num_players} seat(s) but '
+                     f'{len(policies)} policies were given; pass one per seat.')
+  key, env_key, *policy_keys = jax.random.split(key, 2 + len(policies))
+  if env.jittable:
+    env_state, timestep = jax.jit(jax.vmap(env.reset))(
+        jax.random.split(env_key, num_envs))
+  else:
+    seed = int(jax.random.randint(env_key, (), 0, 2**31 - 1))
+    env_state, timestep = None, env.reset_batch(seed, num_envs)
+  policy_state = tuple(
+      jax.vmap(p.init_state)(jax.random.split(k, num_envs))
+      for p, k in zip(policies, policy_keys))
+  return RolloutState(env_state, timestep, policy_state, key)
+
+
+def make_run(env, policies: Sequence[types.Policy], num_steps: int):
+  """Builds `run(params, state) -> (state, Steps [T=num_steps, N, ...])`.
+
+  `params` is the tuple of each seat's policy parameters, passed at call time so that
+  new weights do not trigger a recompilation. For JAX environments the whole call is one
+  compiled `scan`; for host environments it is a Python loop over `step_batch`.
+  """
+  policies = tuple(policies)
+  num_players = len(policies)
+
+  def policy_step(params, state: RolloutState):
+    key, act_key = jax.random.split(state.key)
+    num_envs = state.timestep.is_first.shape[0]
+    keys = jax.random.split(act_key, (num_players, num_envs))
+    # A new episode starts with fresh policy states.
+    policy_state = tuple(
+        _reset_where(state.timestep.is_first, jax.vmap(p.init_state)(k), s)
+        for p, k, s in zip(policies, keys, state.policy_state))
+    action, policy_state = _act(policies, params, state.timestep, policy_state, keys)
+    return key, action, policy_state
+
+  if env.jittable:
+    def scan_step(params, state: RolloutState):
+      key, action, policy_state = policy_step(params, state)
+      key, reset_key = jax.random.split(key)
+      num_envs = state.timestep.is_first.shape[0]
+      stepped = jax.vmap(env.step)(state.env_state, action)
+      fresh = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
+      env_state, timestep = _reset_where(state.timestep.is_last, fresh, stepped)
+      record = Steps(state.timestep, action)
+      return RolloutState(env_state, timestep, policy_state, key), record
+
+    @jax.jit
+    def run(params, state):
+      return jax.lax.scan(lambda s, _: scan_step(params, s), state, None,
+                          length=num_steps)
+    return run
+
+  jitted_policy_step = jax.jit(policy_step)
+
+  def run_host(params, state):
+    records = []
+    for _ in range(num_steps):
+      key, action, policy_state = jitted_policy_step(params, state)
+      action = jax.device_get(action)
+      records.append(Steps(state.timestep, action))
+      timestep = env.step_batch(action)
+      state = RolloutState(None, timestep, policy_state, key)
+    stacked = jax.tree.map(lambda *x: np.stack(x), *records)
+    return state, stacked
+  return run_host

@@ -1,0 +1,29 @@
+import jax
+import numpy as np
+
+from offline_rl import rollout
+from offline_rl.environments import make
+from offline_rl.environments import toy
+
+
+def test_rollout_autoresets_and_records_rlds_alignment():
+  env = make('toy/corridor-v0', length=4, max_steps=10)
+  policies = [toy.bot(1.0), toy.bot(0.0)]
+  state = rollout.init(env, policies, jax.random.key(0), num_envs=3)
+  run = rollout.make_run(env, policies, num_steps=8)
+  state, steps = run(tuple(p.params for p in policies), state)
+  ts = steps.timestep
+  assert ts.is_first.shape == (8, 3)
+  assert ts.observation['position'].shape == (8, 3, 2, 8)
+  # The perfect bot arrives after 3 moves: steps 0..3 are one episode, 4 starts anew.
+  np.testing.assert_array_equal(ts.is_last[:, 0], [0, 0, 0, 1, 0, 0, 0, 1])
+  np.testing.assert_array_equal(ts.is_first[:, 0], [1, 0, 0, 0, 1, 0, 0, 0])
+  np.testing.assert_array_equal(ts.reward[3, 0], [1.0, -1.0])
+  assert steps.action['action'].shape == (8, 3, 2)
+  np.testing.assert_array_equal(steps.action['action'][:3, :, 0], 2)
+  # Deterministic given the key; a second call continues where the first stopped.
+  state2, steps2 = run(tuple(p.params for p in policies),
+                       rollout.init(env, policies, jax.random.key(0), num_envs=3))
+  np.testing.assert_array_equal(steps2.action['action'], steps.action['action'])
+  _, more = run(tuple(p.params for p in policies), state)
+  assert bool(more.timestep.is_first[0, 0])
