@@ -1,0 +1,56 @@
+"""Flags shared by `offline-rl evaluate`, `tournament` and `report` (defined once here,
+so the commands can be imported side by side), and the helpers that read them."""
+from __future__ import annotations
+
+import json
+
+from absl import flags
+
+ENV = flags.DEFINE_string('env', 'skirmish/8x8', 'Environment id (see the registry).')
+ENV_KWARGS = flags.DEFINE_string('env_kwargs', '{}',
+                                 'JSON object of keyword arguments for the environment.')
+STORE = flags.DEFINE_string('store', None, 'Results store (JSON Lines) to append to.')
+SEEDS = flags.DEFINE_list('seeds', ['0'], 'Evaluation seeds.')
+GAMES = flags.DEFINE_integer('games', 100, 'Games per matchup and seed (even for two '
+                             'players: each map is played from both seats).')
+SHARD_SIZE = flags.DEFINE_integer('shard_size', 64, 'Games per shard: the unit of work, '
+                                  'of parallelism and of resumption.')
+PROCESS_INDEX = flags.DEFINE_integer('process_index', 0, 'This process among '
+                                     '--process_count sharing the same plan and store.')
+PROCESS_COUNT = flags.DEFINE_integer('process_count', 1, 'Processes sharing the work.')
+ANCHOR = flags.DEFINE_string('anchor', None, 'Player held at --anchor_rating '
+                             '(default: the strongest bot).')
+ANCHOR_RATING = flags.DEFINE_float('anchor_rating', 1000.0, 'The anchor\'s Elo.')
+COMPARE = flags.DEFINE_list('compare', [], 'Head-to-head comparisons A:B, e.g. ftbc:bc.')
+CONFIDENCE = flags.DEFINE_float('confidence', 0.95, 'Nominal coverage of intervals.')
+BOOTSTRAP = flags.DEFINE_integer('bootstrap', 1000, 'Bootstrap resamples for intervals.')
+PROGRESS = flags.DEFINE_bool('progress', True, 'Show progress bars.')
+
+
+def make_env():
+  from offline_rl import environments  # pylint: disable=g-import-not-at-top
+  try:
+    kwargs = json.loads(ENV_KWARGS.value)
+  except json.JSONDecodeError as e:
+    raise flags.ValidationError(f'--env_kwargs is not valid JSON ({e}); write e.g. '
+                                '--env_kwargs=\'{"length": 8}\'.') from e
+  if not isinstance(kwargs, dict):
+    raise flags.ValidationError('--env_kwargs must be a JSON object.')
+  return environments.make(ENV.value, **kwargs)
+
+
+def seeds() -> list[int]:
+  try:
+    return [int(s) for s in SEEDS.value]
+  except ValueError as e:
+    raise flags.ValidationError(f'--seeds must be integers; got {SEEDS.value}.') from e
+
+
+def comparisons() -> list[tuple[str, str]]:
+  out = []
+  for item in COMPARE.value:
+    a, sep, b = item.partition(':')
+    if not sep or not a or not b:
+      raise flags.ValidationError(f'--compare takes A:B pairs; got {item!r}.')
+    out.append((a, b))
+  return out

@@ -1,0 +1,105 @@
+"""`offline-rl evaluate`: an agent (or a bot) against bots, or its return alone.
+
+  offline-rl evaluate --env=skirmish/8x8 --agent=runs/demo/bc --opponents=ladder --games=200
+  offline-rl evaluate --env=toy/corridor-v0 --env_kwargs='{"num_players": 1}' --agent=random
+
+--agent is a player spec (bot:NAME, random, checkpoint:DIR, NAME=SPEC) or a run
+directory. Two-player environments: the agent plays --games games against each
+opponent per seed, seats alternating; prints win/draw/loss with intervals. Single-agent
+environments: prints the mean return with its interval. Results go to --store (default:
+a fresh file under runs/evaluate/), so a long evaluation can be resumed or split with
+--process_index/--process_count.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from absl import flags
+
+from offline_rl.benchmark import flags as common
+
+AGENT = flags.DEFINE_string('agent', None, 'The player to evaluate: a run directory or a '
+                            'player spec (bot:NAME, random, checkpoint:DIR, NAME=SPEC).')
+OPPONENTS = flags.DEFINE_list('opponents', ['ladder'], 'Opponent player specs (two-player '
+                              'environments): ladder, bot:NAME, random, checkpoint:DIR.')
+
+
+def _agent_spec(value: str) -> str:
+  if value is None:
+    raise flags.ValidationError('--agent is required: a run directory or a player spec.')
+  if os.path.isdir(value) and ':' not in value and '=' not in value:
+    return f'checkpoint:{value}'
+  return value
+
+
+def main(argv):
+  del argv
+  from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
+  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
+  env = common.make_env()
+  agent = benchmark.players_from_specs([_agent_spec(AGENT.value)], env)
+  if len(agent) != 1:
+    raise flags.ValidationError('--agent must name one player (not a ladder).')
+  agent = agent[0]
+  store = common.STORE.value or os.path.join(
+      'runs', 'evaluate', f'{agent.name}-{time.strftime("%Y%m%d-%H%M%S")}.jsonl')
+  if env.spec.num_players == 1:
+    players, matchups = [agent], [(agent.name,)]
+  else:
+    opponents = [p for p in benchmark.players_from_specs(OPPONENTS.value, env)
+                 if p.name != agent.name]
+    if not opponents:
+      raise flags.ValidationError('--opponents resolved to no opponent.')
+    players = [agent] + opponents
+    matchups = [(agent.name, o.name) for o in opponents]
+  from offline_rl.evaluation import work  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import store as store_lib  # pylint: disable=g-import-not-at-top
+  results = store_lib.ResultsStore(store)
+  env_id = env.spec.env_id
+  if common.PROCESS_INDEX.value == 0:
+    results.append(*[benchmark.players.agent_record(p.name, env_id, p.info) for p in players])
+  shards = work.plan(env_id, matchups, games_per_match=common.GAMES.value,
+                     seeds=common.seeds(), shard_size=common.SHARD_SIZE.value)
+  work.run_shards(shards, results, envs={env_id: env},
+                  policies={env_id: {p.name: p.policy for p in players}},
+                  process_index=common.PROCESS_INDEX.value,
+                  process_count=common.PROCESS_COUNT.value,
+                  show_progress=common.PROGRESS.value, description=f'{agent.name} games')
+  print(f'Results: {store}')
+  _print(results, agent.name, env.spec.num_players)
+
+
+def _print(results, agent_name: str, num_players: int) -> None:
+  from rich import console as rich_console  # pylint: disable=g-import-not-at-top
+  from rich import table as rich_table  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from offline_rl import ratings  # pylint: disable=g-import-not-at-top
+  from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
+  games = [g for g in results.games() if agent_name in g['players']]
+  table = rich_table.Table(title=f'{agent_name}: {common.CONFIDENCE.value:.0%} intervals')
+  if num_players == 1:
+    for h in ('agent', 'mean return', 'interval', 'episodes', 'mean length'):
+      table.add_column(h)
+    returns = np.concatenate([np.asarray(g['returns'])[:, 0] for g in games])
+    lengths = np.concatenate([g['lengths'] for g in games])
+    e = ratings.mean_ci(returns, confidence=common.CONFIDENCE.value)
+    table.add_row(agent_name, f'{e.value:.4g}', f'[{e.lower:.4g}, {e.upper:.4g}]',
+                  str(e.count), f'{lengths.mean():.1f}')
+  else:
+    for h in ('opponent', 'win rate', 'interval', 'W / D / L', 'games', 'mean length'):
+      table.add_column(h)
+    by_opponent: dict[str, list] = {}
+    for g in games:
+      by_opponent.setdefault([n for n in g['players'] if n != agent_name][0], []).append(g)
+    for opponent, records in by_opponent.items():
+      scores = np.concatenate([
+          analysis.game_scores(g) if g['players'][0] == agent_name
+          else 1.0 - analysis.game_scores(g) for g in records])
+      lengths = np.concatenate([g['lengths'] for g in records])
+      n = len(scores)
+      lo, hi = ratings.wilson_interval(float(scores.mean()), n, common.CONFIDENCE.value)
+      table.add_row(opponent, f'{scores.mean():.1%}', f'[{lo:.1%}, {hi:.1%}]',
+                    f'{(scores == 1).sum()} / {(scores == 0.5).sum()} / {(scores == 0).sum()}',
+                    str(n), f'{lengths.mean():.1f}')
+  rich_console.Console().print(table)

@@ -1,0 +1,44 @@
+"""`offline-rl tournament`: players against each other; Elo with intervals.
+
+  offline-rl tournament --env=skirmish/8x8 --players=ladder,bc=checkpoint:runs/demo/bc \
+      --games=100 --store=runs/t/results.jsonl
+
+Plays every scheduled pair (--schedule=round_robin, or agents_vs_all: bots do not
+replay each other) --games games per seed, seats alternating, maps varied, and appends
+each finished shard to --store. Run it again after an interruption and it plays only
+what is missing; start it in N processes with --process_index=i --process_count=N to
+share the work. Prints the ratings (Elo anchored at --anchor) at the end.
+"""
+from __future__ import annotations
+
+from absl import flags
+
+from offline_rl.benchmark import flags as common
+
+PLAYERS = flags.DEFINE_list('players', ['ladder'], 'Player specs: ladder, bot:NAME, '
+                            'random, checkpoint:DIR, NAME=SPEC.')
+SCHEDULE = flags.DEFINE_enum('schedule', 'round_robin', ['round_robin', 'agents_vs_all'],
+                             'Which pairs play.')
+
+
+def main(argv):
+  del argv
+  if not common.STORE.value:
+    raise flags.ValidationError('--store is required: the results file to append to.')
+  from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
+  from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
+  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
+  env = common.make_env()
+  players = benchmark.players_from_specs(PLAYERS.value, env)
+  if len(players) < 2 and env.spec.num_players == 2:
+    raise flags.ValidationError('A tournament needs at least two players.')
+  benchmark.run(common.STORE.value, env, players, games_per_match=common.GAMES.value,
+                seeds=common.seeds(), shard_size=common.SHARD_SIZE.value,
+                schedule=SCHEDULE.value, process_index=common.PROCESS_INDEX.value,
+                process_count=common.PROCESS_COUNT.value,
+                show_progress=common.PROGRESS.value)
+  print(f'Results: {common.STORE.value}')
+  report.print_summaries(analysis.summarize(
+      common.STORE.value, anchor=common.ANCHOR.value,
+      anchor_rating=common.ANCHOR_RATING.value, comparisons=common.comparisons(),
+      confidence=common.CONFIDENCE.value, num_samples=common.BOOTSTRAP.value))
