@@ -275,7 +275,8 @@ class Dataset:
                                'Re-record or re-download it.') from e
           for c in self.layout.episode_columns:
             if c.shape == ():
-              columns.setdefault('/'.join(c.path[1:]), []).append(flat[c.key])
+              path = c.path[1:] if c.path[0] == 'episode_metadata' else c.path
+              columns.setdefault('/'.join(path), []).append(flat[c.key])
           lengths.append(flat['__length__'])
           returns.append(float(np.sum(flat[reward_key])) if has_reward else np.nan)
           shard_ids.append(i)

@@ -221,8 +221,9 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
     log: where to say whether the run resumed or started clean (None: silent).
 
   Returns:
-    A dict: path, games, episodes, steps, shards, resumed (bool), resumed_shards,
-    seconds, steps_per_second (environment steps of this run, resumed shards excluded).
+    A dict: path, games, episodes, steps (RLDS steps, all seats), env_steps (game
+    steps), shards, resumed (bool), resumed_shards, seconds, steps_per_second
+    (environment steps of this run, resumed shards excluded).
 
   Raises:
     ValueError: bad arguments (a matchup with the wrong number of seats, ...).
@@ -309,7 +310,7 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
   steps = sum(int(np.sum(s.metadata['length'])) for s in finished)
   return {
       'path': str(path), 'games': total_games, 'episodes': episodes,
-      'steps': steps // spec.num_players, 'shards': len(finished),
+      'steps': steps, 'env_steps': steps // spec.num_players, 'shards': len(finished),
       'resumed': resumed_shards > 0, 'resumed_shards': resumed_shards,
       'seconds': seconds, 'steps_per_second': new_steps / max(seconds, 1e-9),
   }
