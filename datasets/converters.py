@@ -294,6 +294,7 @@ def convert(source, destination, *, file_format: str = 'array_record',
       indices = np.arange(begin, min(begin + episodes_per_shard, dataset.num_episodes))
       current = writer_lib.ShardWriter(tmp, len(shards), dataset.layout, file_format)
       for i, raw in zip(indices, dataset.read_raw(indices)):
+        dataset._verify(int(i), raw)  # pylint: disable=protected-access
         current._records.write(raw)  # pylint: disable=protected-access
         current.num_bytes += len(raw)
         for key, column in dataset.metadata.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import zlib
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -237,7 +238,10 @@ class Dataset:
 
   def _build_index(self, index: dict | None):
     expected_bytes = None
+    self._crc32 = None
     if index is not None:
+      if 'crc32' in index and len(index['crc32']) == len(index['shard']):
+        self._crc32 = index['crc32'].astype(np.uint32)
       self._shard = index['shard'].astype(np.int64)
       self._record = index['record'].astype(np.int64)
       offsets = index['offset']
@@ -308,6 +312,13 @@ class Dataset:
   def _read_raw(self, shard: int, record: int) -> bytes:
     return self._readers[shard].read(record)
 
+  def _verify(self, index: int, raw: bytes):
+    """Checks a record against the crc32 `record` stored (ArrayRecord has none)."""
+    if self._crc32 is not None and zlib.crc32(raw) != int(self._crc32[index]):
+      shard, record = int(self._shard[index]), int(self._record[index])
+      raise DatasetError(f'record {record} of shard {self._readers[shard].path} is '
+                         'corrupt (checksum mismatch). Re-record or re-download it.')
+
   # ------------------------------------------------------------ public
 
   @property
@@ -328,7 +339,10 @@ class Dataset:
     if raw is None:
       raw = self._read_raw(shard, record)
     try:
+      self._verify(index, raw)
       flat = self.layout.decode(raw)
+    except DatasetError:
+      raise
     except (wire.WireError, ValueError) as e:
       raise DatasetError(f'episode {index} (record {record} of shard '
                          f'{self._readers[shard].path}) is corrupt: {e}. Re-record or '

@@ -20,6 +20,7 @@ import json
 import os
 import pathlib
 import shutil
+import zlib
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,7 @@ class ShardInfo:
   file_bytes: int
   offsets: list[int]  # tfrecord byte offsets of each record (empty for array_record)
   metadata: dict[str, list]  # per-episode metadata columns, incl. 'length'
+  checksums: list[int] = dataclasses.field(default_factory=list)  # crc32 per record
 
 
 class _RecordFile:
@@ -64,7 +66,7 @@ class _RecordFile:
 
   def __init__(self, path: pathlib.Path, file_format: str):
     self.file_format = file_format
-    self.offsets = []
+    self.offsets, self.checksums = [], []
     self._offset = 0
     if file_format == 'tfrecord':
       self._writer = _lazy.tf().io.TFRecordWriter(os.fspath(path))
@@ -75,6 +77,7 @@ class _RecordFile:
       raise ValueError(f'Unknown file format {file_format!r}; use one of {FORMATS}.')
 
   def write(self, record: bytes):
+    self.checksums.append(zlib.crc32(record))
     self.offsets.append(self._offset)
     self._offset += len(record) + 16  # length, its CRC, data, data CRC.
     self._writer.write(record)
@@ -117,7 +120,7 @@ class ShardWriter:
     return ShardInfo(self.file, len(self._records.offsets), self.num_bytes,
                      final.stat().st_size,
                      self._records.offsets if self.file_format == 'tfrecord' else [],
-                     self.metadata)
+                     self.metadata, self._records.checksums)
 
 
 def write_progress(directory: pathlib.Path, progress: dict):
@@ -173,6 +176,8 @@ def finalize(directory: pathlib.Path, destination: pathlib.Path,
       'offset': np.concatenate([np.asarray(s.offsets or [-1] * s.num_episodes, np.int64)
                                 for s in shards] or [np.zeros(0, np.int64)]),
       'file_bytes': np.asarray([s.file_bytes for s in shards], np.int64),
+      'crc32': np.concatenate([np.asarray(s.checksums, np.uint32) for s in shards]
+                              or [np.zeros(0, np.uint32)]),
   }
   for key, values in columns.items():
     array = np.asarray(values)
