@@ -1,0 +1,45 @@
+"""The BC policy: the network applied to one seat's time step, one step at a time."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from offline_rl import networks
+from offline_rl import specs
+from offline_rl import types
+
+
+def make_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
+                greedy: bool = False, rating: float = 0.0,
+                policy_id: str = 'bc') -> types.Policy:
+  """A `types.Policy` for the network.
+
+  Its state is (core state, previous action); `apply(params, timestep, state, key)`
+  takes one seat's unbatched time step (callers vmap). `rating` is the rating input
+  (read only by rating-conditioned networks).
+  """
+  rating = float(rating)
+
+  def init_state(key):
+    del key
+    core = jax.tree.map(lambda s: s[0], network.initial_state(1))
+    prev = {name: jnp.zeros((), leaf.dtype) for name, leaf in spec.action.items()}
+    return (core, prev)
+
+  def apply(params, timestep: types.TimeStep, state, key):
+    core, prev = state
+    add = lambda x: jnp.asarray(x)[None, None]
+    inputs = networks.NetworkInputs(
+        observation=jax.tree.map(add, timestep.observation),
+        legal_action_mask=(None if timestep.legal_action_mask is None else
+                           jax.tree.map(add, timestep.legal_action_mask)),
+        prev_action=jax.tree.map(add, prev),
+        is_first=add(timestep.is_first),
+        rating=jnp.full((1, 1), rating, jnp.float32))
+    core = jax.tree.map(lambda s: s[None], core)
+    outputs, core = network.apply(params, inputs, core, key, None, greedy)
+    action = {name: outputs.action[name][0, 0].astype(leaf.dtype)
+              for name, leaf in spec.action.items()}
+    return action, (jax.tree.map(lambda s: s[0], core), action)
+
+  return types.Policy(policy_id, apply, params, init_state)

@@ -1,0 +1,121 @@
+"""`offline-rl train`: train an agent from a config in experiments/.
+
+  offline-rl train --config experiments/bc.py:bc --config.dataset=PATH \\
+      --config.num_steps=20000 --workdir=runs/bc
+  offline-rl train --config experiments/bc.py:ftbc --config.dataset=PATH \\
+      --config.init_from=runs/bc --workdir=runs/ftbc
+
+Every hyperparameter lives in the config; override any field with --config.FIELD.
+Running again with the same --workdir resumes from its latest checkpoint.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import sys
+
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file, e.g. experiments/bc.py:bc.',
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, '
+                               'config. An existing run there is resumed.')
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+
+_OPPONENT = re.compile(r'^([\w.]+):(\w+)(?:\((.*)\))?$')
+
+
+def resolve_opponent(text: str):
+  """'package.module:attribute' or 'package.module:factory(args)' -> a Policy."""
+  from offline_rl import types  # pylint: disable=g-import-not-at-top
+  match = _OPPONENT.match(text.strip())
+  if not match:
+    raise ValueError(f'eval_opponent {text!r}: write "package.module:policy" or '
+                     '"package.module:factory(arg, ...)", e.g. '
+                     '"offline_rl.environments.toy:bot(0.3)".')
+  module, attribute, args = match.groups()
+  target = getattr(importlib.import_module(module), attribute)
+  if args is not None:
+    parsed = ast.literal_eval(f'({args},)') if args.strip() else ()
+    target = target(*parsed)
+  elif not isinstance(target, types.Policy) and callable(target):
+    target = target()
+  if not isinstance(target, types.Policy):
+    raise ValueError(f'eval_opponent {text!r} is a {type(target).__name__}, not an '
+                     'offline_rl.types.Policy.')
+  return target
+
+
+def make_iterator(config):
+  """The training iterator of `config.dataset` through offline_rl.data."""
+  try:
+    from offline_rl import data  # pylint: disable=g-import-not-at-top
+  except ImportError as error:
+    raise SystemExit(f'offline_rl.data is not available ({error}); it reads the '
+                     'datasets.') from error
+  return data.make_iterator(
+      config.dataset, batch_size=int(config.batch_size),
+      unroll_length=int(config.unroll_length), seed=int(config.seed),
+      filters=list(config.filters) or None, split='train',
+      validation_fraction=float(config.validation_fraction))
+
+
+def make_eval_fn(config, agent, top_rating):
+  """The periodic evaluation hook, or None when the config or environment lacks one."""
+  if int(config.eval_every) <= 0:
+    return None
+  # pylint: disable=g-import-not-at-top
+  from offline_rl import environments
+  from offline_rl import learner as learner_lib
+  spec = agent.spec
+  try:
+    env = environments.make(spec.env_id, **dict(spec.params))
+  except (KeyError, TypeError, ImportError) as error:
+    logging.warning('No evaluation: cannot make %s from the dataset spec (%s).',
+                    spec.env_id, error)
+    return None
+  opponents = []
+  if spec.num_players == 2:
+    if not config.eval_opponent:
+      raise SystemExit(f'{spec.env_id} is a two-player game: set '
+                       '--config.eval_opponent (e.g. "package.module:bot(args)") or '
+                       '--config.eval_every=0.')
+    opponents = [resolve_opponent(config.eval_opponent)]
+  return learner_lib.make_eval_fn(env, agent, opponents, int(config.eval_episodes),
+                                  seed=int(config.seed), top_rating=top_rating)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise SystemExit(f'offline-rl train: unexpected arguments {argv[1:]}.')
+  config = _CONFIG.value
+  if config is None:
+    raise SystemExit('offline-rl train: give --config, e.g. '
+                     '--config experiments/bc.py:bc --config.dataset=PATH.')
+  if not _WORKDIR.value:
+    raise SystemExit('offline-rl train: give --workdir, the run directory.')
+  if not config.dataset:
+    raise SystemExit('offline-rl train: set --config.dataset=PATH (an RLDS dataset '
+                     'directory, e.g. one written by `offline-rl data record`).')
+  if config.agent == 'ftbc' and not config.init_from:
+    raise SystemExit('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
+                     'RUN_DIR/checkpoints/STEP).')
+  # pylint: disable=g-import-not-at-top
+  from offline_rl import agents
+  from offline_rl import learner as learner_lib
+  iterator = make_iterator(config)
+  agent = agents.make(config.agent, iterator.spec, config)
+  holder = {}
+  eval_fn = make_eval_fn(config, agent,
+                         lambda: holder['learner'].meta.get('top_rating'))
+  learner = learner_lib.Learner(agent, iterator, config, _WORKDIR.value,
+                                eval_fn=eval_fn, progress=_PROGRESS.value)
+  holder['learner'] = learner
+  state = learner.train()
+  learner.close()
+  print(f'Trained {config.agent} to step {int(state.step)}; run in '
+        f'{learner.workdir}.', file=sys.stderr)

@@ -1,0 +1,32 @@
+"""The generic learner: jitted K-update loop, sharding, checkpoints, logs, policies."""
+from offline_rl.learner.checkpoints import Checkpointer
+from offline_rl.learner.checkpoints import load_params
+from offline_rl.learner.evaluation import evaluate
+from offline_rl.learner.evaluation import first_episode_returns
+from offline_rl.learner.evaluation import make_eval_fn
+from offline_rl.learner.in_memory import InMemoryIterator
+from offline_rl.learner.learner import Learner
+from offline_rl.learner.learner import TrainState
+from offline_rl.learner.learner import make_update
+from offline_rl.learner.learner import read_metrics
+from offline_rl.learner.optimizers import make_optimizer
+from offline_rl.learner.optimizers import make_schedule
+from offline_rl.learner.policies import load_agent
+from offline_rl.learner.policies import load_policy
+
+__all__ = [
+    'Checkpointer',
+    'InMemoryIterator',
+    'Learner',
+    'TrainState',
+    'evaluate',
+    'first_episode_returns',
+    'load_agent',
+    'load_params',
+    'load_policy',
+    'make_eval_fn',
+    'make_optimizer',
+    'make_schedule',
+    'make_update',
+    'read_metrics',
+]

@@ -1,0 +1,124 @@
+"""Orbax checkpoints of a run, and reading them back (params only, or everything).
+
+A run directory holds `config.json` and `spec.json` (written by the learner) and
+`checkpoints/<step>/` with three items: `params`, `train` (optimiser state, step, RNG
+key) and `meta` (JSON: the data iterator's position and run facts such as the highest
+rating seen in training). A path to a run directory means its latest checkpoint; a
+path to `checkpoints/<step>` means that step.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+PyTree = Any
+
+
+def _jsonable(tree):
+  """Converts NumPy scalars and arrays inside a JSON-like tree to plain Python."""
+  return json.loads(json.dumps(tree, default=lambda x: np.asarray(x).tolist()))
+
+
+class Checkpointer:
+  """Saves and restores checkpoints of one run (see the module docstring)."""
+
+  def __init__(self, directory: str, max_to_keep: int = 3):
+    self.directory = os.path.abspath(directory)
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, step: int, params: PyTree, train: PyTree, meta: dict) -> None:
+    self._manager.save(step, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(params),
+        train=ocp.args.StandardSave(train),
+        meta=ocp.args.JsonSave(_jsonable(meta))))
+
+  def restore(self, step: int, params_target: PyTree, train_target: PyTree):
+    """(params, train, meta) at `step`, shaped and sharded like the targets."""
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(_abstract(params_target)),
+        train=ocp.args.StandardRestore(_abstract(train_target)),
+        meta=ocp.args.JsonRestore()))
+    return restored['params'], restored['train'], restored['meta']
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def _abstract(tree):
+  def leaf(x):
+    sharding = getattr(x, 'sharding', None)
+    return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
+  return jax.tree.map(leaf, tree)
+
+
+def resolve(path: str) -> tuple[str, str, int]:
+  """(run directory, checkpoints directory, step) for a run or checkpoint path."""
+  path = os.path.abspath(os.path.expanduser(path))
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'No run or checkpoint at {path}.')
+  if os.path.isdir(os.path.join(path, 'checkpoints')):
+    run_dir, ckpt_dir, step = path, os.path.join(path, 'checkpoints'), None
+  elif os.path.basename(path) == 'checkpoints':
+    run_dir, ckpt_dir, step = os.path.dirname(path), path, None
+  elif os.path.basename(path).isdigit():
+    ckpt_dir = os.path.dirname(path)
+    run_dir, step = os.path.dirname(ckpt_dir), int(os.path.basename(path))
+  else:
+    raise FileNotFoundError(
+        f'{path} is neither a run directory (with checkpoints/ inside), a checkpoints '
+        'directory, nor a checkpoints/<step> directory.')
+  if step is None:
+    steps = [int(d) for d in os.listdir(ckpt_dir) if d.isdigit()]
+    if not steps:
+      raise FileNotFoundError(f'{ckpt_dir} holds no checkpoint yet.')
+    step = max(steps)
+  return run_dir, ckpt_dir, step
+
+
+def load_params(path: str, target: PyTree | None = None) -> tuple[PyTree, dict, int]:
+  """Reads (params, meta, step) from a run directory or a checkpoint directory.
+
+  Args:
+    path: see the module docstring.
+    target: parameters of the expected structure (e.g. a fresh init); the restored
+      ones must match it, else a ValueError names the difference.
+  """
+  _, ckpt_dir, step = resolve(path)
+  manager = ocp.CheckpointManager(ckpt_dir)
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(None if target is None else _abstract(target)),
+        meta=ocp.args.JsonRestore()))
+  except (ValueError, KeyError, TypeError) as error:
+    raise ValueError(
+        f'The checkpoint {ckpt_dir}/{step} does not fit this network: {error}. Was it '
+        'trained with the same network config and environment spec?') from error
+  finally:
+    manager.close()
+  return restored['params'], dict(restored['meta'] or {}), step
+
+
+def read_run_files(run_dir: str) -> tuple[str, str]:
+  """(config JSON, spec JSON) written by the learner into a run directory."""
+  texts = []
+  for name in ('config.json', 'spec.json'):
+    file = os.path.join(run_dir, name)
+    if not os.path.exists(file):
+      raise FileNotFoundError(f'{file} is missing: {run_dir} was not written by '
+                              'offline_rl.learner.Learner.')
+    with open(file) as f:
+      texts.append(f.read())
+  return texts[0], texts[1]

@@ -1,0 +1,312 @@
+"""The generic learner: one training loop for every agent.
+
+An agent brings `init(key) -> params`, a pure `loss(params, frozen, batch, key) ->
+(loss, metrics)` and `frozen` (constants the loss reads, e.g. a frozen BC policy). The
+learner owns everything else:
+
+  * K = `updates_per_call` updates per compiled call (`lax.scan` over K batches);
+  * optax: learning-rate schedule, global-norm clipping, AdamW;
+  * data parallelism over the local devices (`jax.sharding`: the batch axis is split
+    over a 1-D mesh, parameters are replicated, XLA inserts the gradient all-reduce);
+  * Orbax checkpoints of params, optimiser state, step, RNG key and the data
+    iterator's position: a resumed run continues exactly where it stopped;
+  * CSV + TensorBoard logs, a rich progress bar with rate and ETA, a periodic
+    evaluation hook, and a clear error when the loss stops being finite.
+
+Letters: K updates per call, B batch, T unroll length.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec
+
+from offline_rl.learner import checkpoints as ckpt_lib
+from offline_rl.learner import optimizers
+from offline_rl.learner import writers
+
+PyTree = Any
+EvalFn = Callable[[PyTree, int], Mapping[str, float]]
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything that changes during training.
+
+  Attributes:
+    params: the agent's parameters.
+    opt_state: the optimiser's state.
+    step: [] int32, updates done.
+    key: [2] uint32, the PRNG key for the losses.
+  """
+  params: PyTree
+  opt_state: PyTree
+  step: jax.Array
+  key: jax.Array
+
+
+def make_update(loss_fn, optimizer: optax.GradientTransformation,
+                schedule: optax.Schedule):
+  """Builds `update(state, frozen, batches) -> (state, metrics)`.
+
+  `batches` is a Batch stacked [K, B, T+1, ...]; the K updates run in one `lax.scan`.
+  `metrics` holds [K] arrays: the loss's metrics plus 'loss', 'grad_norm' and
+  'learning_rate'.
+  """
+  def one_update(state: TrainState, frozen, batch):
+    key, loss_key = jax.random.split(state.key)
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, frozen, batch, loss_key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads),
+                   learning_rate=schedule(state.step))
+    return TrainState(params, opt_state, state.step + 1, key), metrics
+
+  def update(state: TrainState, frozen, batches):
+    return jax.lax.scan(lambda s, b: one_update(s, frozen, b), state, batches)
+  return update
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_update(loss_fn, optimizer_json: str, num_steps: int, replicated):
+  """(optimizer, schedule, jitted update); learners of the same agent and optimiser
+  share one compiled function (tests and sweeps build several learners)."""
+  optimizer, schedule = optimizers.make_optimizer(json.loads(optimizer_json), num_steps)
+  update = jax.jit(make_update(loss_fn, optimizer, schedule), out_shardings=replicated)
+  return optimizer, schedule, update
+
+
+def _stack(batches: Sequence[Any]):
+  return jax.tree.map(lambda *x: np.stack([np.asarray(v) for v in x]), *batches)
+
+
+def _time_to(step: int, previous: int, every: int) -> bool:
+  return every > 0 and step // every > previous // every
+
+
+class Learner:
+  """Trains one agent from one data iterator into one run directory.
+
+  Config fields read (see experiments/ for the defaults): seed, num_steps,
+  updates_per_call, optimizer.*, log_every, checkpoint_every, keep_checkpoints,
+  eval_every, init_from, num_devices.
+  """
+
+  def __init__(self, agent, iterator, config, workdir: str, *,
+               eval_fn: EvalFn | None = None, progress: bool = True,
+               tensorboard: bool = True):
+    """Args:
+      agent: an agent from `offline_rl.agents.make`.
+      iterator: a data iterator (`next()`, `get_state()`, `set_state()`).
+      config: the experiment ConfigDict.
+      workdir: the run directory; an existing checkpoint there is resumed.
+      eval_fn: `(params, step) -> {name: value}`, run every `eval_every` steps and
+        at the end; logged under 'eval'.
+      progress: show a rich progress bar.
+      tensorboard: also write TensorBoard events.
+    """
+    self.agent, self.iterator, self.config = agent, iterator, config
+    self.workdir = os.path.abspath(workdir)
+    self.eval_fn, self.progress, self.tensorboard = eval_fn, progress, tensorboard
+    os.makedirs(self.workdir, exist_ok=True)
+    self.num_steps = int(config.num_steps)
+    self.updates_per_call = int(config.updates_per_call)
+    if self.num_steps < 1 or self.updates_per_call < 1:
+      raise ValueError(f'num_steps ({self.num_steps}) and updates_per_call '
+                       f'({self.updates_per_call}) must be >= 1.')
+
+    devices = jax.local_devices()
+    wanted = int(config.num_devices) or len(devices)
+    if wanted > len(devices):
+      raise ValueError(f'num_devices={wanted} but only {len(devices)} local devices '
+                       'exist. On CPU, set XLA_FLAGS=--xla_force_host_platform_device_'
+                       f'count={wanted} before JAX is imported.')
+    self.mesh = Mesh(np.array(devices[:wanted]), ('data',))
+    self.replicated = NamedSharding(self.mesh, PartitionSpec())
+    # Batches are [K, B, ...]: split B over the devices.
+    self.batch_sharding = NamedSharding(self.mesh, PartitionSpec(None, 'data'))
+
+    self.optimizer, self.schedule, self._update = _compiled_update(
+        agent.loss, config.optimizer.to_json(), self.num_steps, self.replicated)
+    self.frozen = jax.device_put(agent.frozen, self.replicated)
+    self.checkpointer = ckpt_lib.Checkpointer(
+        os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
+    self._write_run_files()
+    self.meta: dict = {'top_rating': None}
+    self.state = self._initial_state()
+
+  # ----------------------------------------------------------------- set-up ----
+  def _write_run_files(self):
+    with open(os.path.join(self.workdir, 'config.json'), 'w') as f:
+      f.write(self.config.to_json_best_effort(indent=2))
+    with open(os.path.join(self.workdir, 'spec.json'), 'w') as f:
+      f.write(self.agent.spec.to_json())
+
+  def _initial_state(self) -> TrainState:
+    key = jax.random.PRNGKey(int(self.config.seed))
+    init_key, key = jax.random.split(key)
+    params = self.agent.init(init_key)
+    state = TrainState(params, self.optimizer.init(params), jnp.int32(0), key)
+    state = jax.device_put(state, self.replicated)
+    latest = self.checkpointer.latest_step()
+    if latest is not None:
+      train = {'opt_state': state.opt_state, 'step': state.step, 'key': state.key}
+      params, train, meta = self.checkpointer.restore(latest, state.params, train)
+      self.meta.update(meta.get('run', {}))
+      if 'iterator' in meta and meta['iterator'] is not None:
+        self.iterator.set_state(meta['iterator'])
+      return TrainState(params, train['opt_state'], train['step'], train['key'])
+    if self.config.init_from:
+      # Warm start (FT-BC): parameters only; a fresh optimiser and schedule.
+      params, meta, step = ckpt_lib.load_params(self.config.init_from, state.params)
+      params = jax.device_put(params, self.replicated)
+      self.meta['init_from'] = f'{self.config.init_from} (step {step})'
+      self.meta['top_rating'] = meta.get('run', {}).get('top_rating')
+      return state.replace(params=params, opt_state=self.optimizer.init(params))
+    return state
+
+  # --------------------------------------------------------------- training ----
+  def _next_group(self, count: int):
+    batches = [next(self.iterator) for _ in range(count)]
+    size = np.shape(batches[0].mask)[0]
+    if size % self.mesh.size:
+      raise ValueError(f'The batch size {size} does not divide over '
+                       f'{self.mesh.size} devices; choose a multiple of '
+                       f'{self.mesh.size} or set num_devices.')
+    ratings = [np.asarray(b.metadata.get('rating', np.nan)) for b in batches]
+    finite = np.concatenate([r.reshape(-1) for r in ratings])
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+      top = float(finite.max())
+      old = self.meta.get('top_rating')
+      self.meta['top_rating'] = top if old is None else max(old, top)
+    return jax.device_put(_stack(batches), self.batch_sharding)
+
+  def _checkpoint(self, step: int, iterator_state):
+    self.checkpointer.save(step, self.state.params,
+                           {'opt_state': self.state.opt_state, 'step': self.state.step,
+                            'key': self.state.key},
+                           {'iterator': iterator_state, 'run': self.meta})
+
+  def _evaluate(self, step: int, writer: writers.MetricsWriter) -> dict:
+    results = dict(self.eval_fn(self.state.params, step))
+    writer.write('eval', step, results)
+    return results
+
+  def train(self) -> TrainState:
+    """Runs until `num_steps` updates; returns the final TrainState."""
+    step = int(self.state.step)
+    writer = writers.MetricsWriter(self.workdir, tensorboard=self.tensorboard)
+    bar = _ProgressBar(self.num_steps, step, self.agent.name) if self.progress else None
+    pending, pending_count = None, 0
+    if step < self.num_steps:
+      pending_count = min(self.updates_per_call, self.num_steps - step)
+      pending = self._next_group(pending_count)
+    pending_position = self.iterator.get_state()
+    sums: dict[str, float] = {}
+    calls, window_start, window_steps = 0, time.perf_counter(), 0
+    try:
+      while step < self.num_steps:
+        self.state, metrics = self._update(self.state, self.frozen, pending)
+        position, done = pending_position, pending_count
+        # Prepare the next batches on the host while the device computes.
+        remaining = self.num_steps - step - done
+        if remaining > 0:
+          pending_count = min(self.updates_per_call, remaining)
+          pending = self._next_group(pending_count)
+          pending_position = self.iterator.get_state()
+        metrics = jax.device_get(metrics)
+        previous, step = step, step + done
+        loss = np.asarray(metrics['loss'])
+        if not np.all(np.isfinite(loss)):
+          bad = previous + int(np.argmin(np.isfinite(loss))) + 1
+          raise FloatingPointError(
+              f'The loss became {loss[~np.isfinite(loss)][0]} at update {bad} '
+              f'(agent {self.agent.name!r}). Lower optimizer.learning_rate, keep '
+              'optimizer.max_grad_norm > 0, and check the dataset for NaN or huge '
+              f'observations. The last good checkpoint is in {self.workdir}.')
+        for name, values in metrics.items():
+          sums[name] = sums.get(name, 0.0) + float(np.sum(values))
+        calls += done
+        window_steps += done
+        if _time_to(step, previous, int(self.config.log_every)) or step == self.num_steps:
+          elapsed = time.perf_counter() - window_start
+          scalars = {k: v / calls for k, v in sums.items()}
+          scalars['steps_per_second'] = window_steps / max(elapsed, 1e-9)
+          writer.write('train', step, scalars)
+          sums, calls = {}, 0
+          window_start, window_steps = time.perf_counter(), 0
+        if _time_to(step, previous, int(self.config.checkpoint_every)):
+          self._checkpoint(step, position)
+        if self.eval_fn is not None and _time_to(step, previous,
+                                                 int(self.config.eval_every)):
+          self._evaluate(step, writer)
+        if bar is not None:
+          bar.update(step, float(np.mean(loss)))
+      if self.checkpointer.latest_step() != step:
+        self._checkpoint(step, pending_position)
+      if self.eval_fn is not None and int(self.config.eval_every) > 0 and (
+          step % int(self.config.eval_every)):
+        self._evaluate(step, writer)
+    finally:
+      if bar is not None:
+        bar.close()
+      self.checkpointer.wait()
+      writer.close()
+    return self.state
+
+  @property
+  def params(self) -> PyTree:
+    return self.state.params
+
+  def close(self):
+    self.checkpointer.close()
+
+
+class _ProgressBar:
+  """A rich progress bar with the update rate, ETA and loss."""
+
+  def __init__(self, total: int, start: int, name: str):
+    # pylint: disable=g-import-not-at-top
+    from rich import progress
+    self._progress = progress.Progress(
+        progress.TextColumn('[bold]{task.description}'), progress.BarColumn(),
+        progress.MofNCompleteColumn(),
+        progress.TextColumn('{task.fields[rate]:>8.1f} updates/s'),
+        progress.TimeRemainingColumn(),
+        progress.TextColumn('loss {task.fields[loss]:.4f}'))
+    self._task = self._progress.add_task(f'train {name}', total=total, completed=start,
+                                         rate=0.0, loss=math.nan)
+    self._last = (time.perf_counter(), start)
+    self._progress.start()
+
+  def update(self, step: int, loss: float):
+    now = time.perf_counter()
+    rate = (step - self._last[1]) / max(now - self._last[0], 1e-9)
+    self._last = (now, step)
+    self._progress.update(self._task, completed=step, rate=rate, loss=loss)
+
+  def close(self):
+    self._progress.stop()
+
+
+def read_metrics(workdir: str, group: str = 'train') -> list[dict]:
+  """The rows of a run's `<group>.csv`, numbers parsed."""
+  import csv  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(workdir, f'{group}.csv'), newline='') as f:
+    return [{k: float(v) if v not in ('', None) else math.nan for k, v in row.items()}
+            for row in csv.DictReader(f)]
+

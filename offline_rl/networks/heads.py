@@ -1,0 +1,164 @@
+"""Autoregressive, factorised action heads that respect the legal-action masks.
+
+Heads follow the action spec's order (function -> unit -> target -> delay ...). Each
+head reads the stream, produces logits, masks the illegal values, picks a value
+(the logged one when teacher-forcing, else sampled or greedy) and embeds it back into
+the stream for the heads after it. A head's mask is `[num_values]`, or
+`[n_first, num_values]` conditioned on the first head's value: it is then indexed by
+the chosen first-head value.
+
+The mask helpers are plain JAX so that networks written with any library (Haiku
+included) and the losses share them.
+
+Letters: N rows, V a head's number of values, D stream width.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from offline_rl import specs
+
+# Added to illegal logits: large enough to zero their probability, small enough that a
+# row with no legal value stays finite (uniform) instead of NaN.
+ILLEGAL_LOGIT = -1e9
+
+
+def check_action_spec(action_spec: Mapping[str, specs.ArraySpec],
+                      mask_spec: Mapping[str, specs.ArraySpec] | None) -> None:
+  """Raises a clear error for action specs the factorised heads cannot serve."""
+  if not action_spec:
+    raise ValueError('The action spec has no heads; give at least one discrete head.')
+  names = list(action_spec)
+  for name, leaf in action_spec.items():
+    if leaf.num_values is None or leaf.shape != ():
+      raise ValueError(
+          f'Action head {name!r} is {leaf.describe()}: the networks support scalar '
+          'discrete heads only (num_values set, shape ()). Discretise continuous '
+          'actions or split a multi-discrete action into one head per component.')
+  for name, leaf in (mask_spec or {}).items():
+    if name not in action_spec:
+      raise ValueError(f'legal_action_mask has a head {name!r} that the action spec '
+                       f'lacks; action heads are {names}.')
+    num_values = action_spec[name].num_values
+    first = action_spec[names[0]].num_values
+    if leaf.shape not in ((num_values,), (first, num_values)):
+      raise ValueError(
+          f'legal_action_mask[{name!r}] has shape {leaf.shape}; expected '
+          f'({num_values},) or, conditioned on head {names[0]!r}, ({first}, '
+          f'{num_values}).')
+
+
+def head_mask(mask, first_action, num_values: int):
+  """The legal values of one head given the first head's value.
+
+  Args:
+    mask: [N, V] or conditional [N, n_first, V] bool, or None (all legal).
+    first_action: [N] int, the chosen value of the first head.
+    num_values: V.
+
+  Returns:
+    [N, V] bool, True = legal.
+  """
+  if mask is None:
+    return jnp.ones(first_action.shape + (num_values,), bool)
+  if mask.ndim == first_action.ndim + 2:
+    index = first_action.astype(jnp.int32)[..., None, None]
+    return jnp.take_along_axis(mask, index, axis=-2)[..., 0, :]
+  return mask
+
+
+def head_masks(action_spec, legal_action_mask, actions):
+  """Every head's legal values given the (logged or chosen) first-head values.
+
+  Args:
+    action_spec: dict of ArraySpec, heads in order.
+    legal_action_mask: dict of [..., V] / [..., n_first, V] bool, or None.
+    actions: dict of [...] int; only the first head's value is read.
+
+  Returns:
+    dict of [..., V] bool.
+  """
+  names = list(action_spec)
+  first = actions[names[0]]
+  masks = legal_action_mask or {}
+  return {name: head_mask(masks.get(name), first, leaf.num_values)
+          for name, leaf in action_spec.items()}
+
+
+def apply_mask(logits, legal):
+  """Illegal values get ILLEGAL_LOGIT. logits [N, V], legal [N, V] bool."""
+  return jnp.where(legal, logits, ILLEGAL_LOGIT)
+
+
+def choose(logits, key, greedy: bool):
+  """Samples (or takes the argmax of) masked logits [N, V] -> [N] int32."""
+  if greedy:
+    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+  return jax.random.categorical(key, logits).astype(jnp.int32)
+
+
+class AutoregressiveHeads(nn.Module):
+  """The factorised action heads (see the module docstring).
+
+  Attributes:
+    action_spec: dict of ArraySpec, heads in autoregressive order.
+    hidden_sizes: hidden layers of each head's logit MLP (empty: a linear head).
+  """
+  action_spec: Mapping[str, specs.ArraySpec]
+  hidden_sizes: Sequence[int] = ()
+
+  @nn.compact
+  def __call__(self, stream, legal_action_mask, key, actions=None,
+               greedy: bool = False):
+    """Logits and chosen values of every head.
+
+    Args:
+      stream: [N, D] the core's output.
+      legal_action_mask: dict of [N, V] / [N, n_first, V] bool, or None.
+      key: PRNG key for sampling (unused when teacher-forcing or greedy).
+      actions: dict of [N] int, the logged actions to teacher-force, or None.
+      greedy: take the most likely legal value instead of sampling.
+
+    Returns:
+      (logits dict of [N, V] masked, actions dict of [N] int32).
+    """
+    names = list(self.action_spec)
+    masks = legal_action_mask or {}
+    width = stream.shape[-1]
+    keys = jax.random.split(key, len(names))
+    logits_out, chosen = {}, {}
+    first_action = None
+    for i, name in enumerate(names):
+      num_values = self.action_spec[name].num_values
+      logits = MLPLogits(tuple(self.hidden_sizes), num_values, name=f'{name}_logits')(
+          stream)
+      if i == 0:
+        first_action = jnp.zeros(stream.shape[:-1], jnp.int32)
+      legal = head_mask(masks.get(name), first_action, num_values)
+      logits = apply_mask(logits, legal)
+      if actions is not None:
+        value = actions[name].astype(jnp.int32)
+      else:
+        value = choose(logits, keys[i], greedy)
+      if i == 0:
+        first_action = value
+      logits_out[name], chosen[name] = logits, value
+      if i < len(names) - 1:
+        stream = stream + nn.Embed(num_values, width, name=f'{name}_embed')(value)
+    return logits_out, chosen
+
+
+class MLPLogits(nn.Module):
+  """[N, D] -> [N, V]: an optional hidden MLP then a linear layer."""
+  hidden_sizes: tuple[int, ...]
+  num_values: int
+
+  @nn.compact
+  def __call__(self, x):
+    for size in self.hidden_sizes:
+      x = nn.relu(nn.Dense(size)(x))
+    return nn.Dense(self.num_values)(x)

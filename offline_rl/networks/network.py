@@ -1,0 +1,285 @@
+"""Policy-value networks built from an EnvSpec, behind one library-neutral interface.
+
+A `Network` is a NamedTuple of pure functions, so the learner and the agents do not
+care which library built it:
+
+    params = network.init(key, inputs)
+    outputs, core_state = network.apply(params, inputs, core_state, key,
+                                        actions=None, greedy=False)
+    core_state = network.initial_state(batch_size)
+
+`make_network` builds the Flax one from a spec: each observation leaf picks its
+encoder by rank (vectors [X] -> MLP, unit lists [U, F] -> transformer, planes
+[H, W, C] -> conv ResNet), the streams merge into one vector, an optional LSTM core
+follows (or none: AlphaStar Unplugged found no memory best for BC), then the
+autoregressive heads and a value head. `from_haiku` wraps a Haiku network.
+
+Letters: B batch, T time, V a head's values, S core size.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from offline_rl import specs
+from offline_rl.networks import heads as heads_lib
+from offline_rl.networks import torsos
+
+PyTree = Any
+Array = Any
+
+
+class NetworkInputs(NamedTuple):
+  """What a network reads, all [B, T, ...].
+
+  Attributes:
+    observation: pytree [B, T, ...] keyed like the observation spec.
+    legal_action_mask: pytree [B, T, ...] bool keyed like the action, or None.
+    prev_action: pytree [B, T] int: the action taken at the previous step (zeros at
+      the first step of an episode).
+    is_first: [B, T] bool: resets the memory core.
+    rating: [B, T] float32: the acting player's rating (read when conditioning).
+  """
+  observation: PyTree
+  legal_action_mask: PyTree | None
+  prev_action: PyTree
+  is_first: Array
+  rating: Array
+
+
+class NetworkOutputs(NamedTuple):
+  """Attributes: logits dict of [B, T, V] (illegal values masked); action dict of
+  [B, T] int32 (teacher-forced or chosen); value [B, T] float32."""
+  logits: dict
+  action: dict
+  value: Array
+
+
+class Network(NamedTuple):
+  """A network as pure functions (see the module docstring)."""
+  init: Callable[[Array, NetworkInputs], PyTree]
+  apply: Callable[..., tuple[NetworkOutputs, PyTree]]
+  initial_state: Callable[[int], PyTree]
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+  """The network's hyperparameters; their defaults live in the agents' configs.
+
+  Attributes:
+    mlp_sizes: the vector torso's layers; the last is the stream width.
+    conv_channels: channels of the conv stages for planes.
+    conv_blocks: residual blocks per conv stage.
+    entity_width, entity_layers, entity_heads: the unit-list transformer.
+    core: 'none' or 'lstm'.
+    core_size: LSTM width.
+    head_hidden: hidden layers of each action head (empty: linear heads).
+    value_hidden: hidden layers of the value head.
+    use_prev_action: feed the previous action as an input.
+    use_rating: feed the player's rating as an input.
+    rating_offset, rating_scale: the rating input is (rating - offset) / scale.
+  """
+  mlp_sizes: tuple[int, ...]
+  conv_channels: tuple[int, ...]
+  conv_blocks: int
+  entity_width: int
+  entity_layers: int
+  entity_heads: int
+  core: str
+  core_size: int
+  head_hidden: tuple[int, ...]
+  value_hidden: tuple[int, ...]
+  use_prev_action: bool
+  use_rating: bool
+  rating_offset: float
+  rating_scale: float
+
+  @classmethod
+  def from_mapping(cls, values: Mapping[str, Any]) -> NetworkConfig:
+    values = dict(values)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown, missing = set(values) - names, names - set(values)
+    if unknown or missing:
+      raise ValueError(f'Network config: unknown fields {sorted(unknown)}, missing '
+                       f'fields {sorted(missing)}. Known fields: {sorted(names)}.')
+    for name in ('mlp_sizes', 'conv_channels', 'head_hidden', 'value_hidden'):
+      values[name] = tuple(int(v) for v in values[name])
+    if values['core'] not in ('none', 'lstm'):
+      raise ValueError(f"Network config: core must be 'none' or 'lstm', got "
+                       f"{values['core']!r}.")
+    if not values['mlp_sizes']:
+      raise ValueError('Network config: mlp_sizes needs at least one layer.')
+    return cls(**values)
+
+
+def _get(tree, path: str):
+  for part in path.split('/'):
+    tree = tree[part]
+  return tree
+
+
+class _ResettingLSTMStep(nn.Module):
+  size: int
+
+  @nn.compact
+  def __call__(self, state, inputs):
+    x, first = inputs  # [B, D], [B]
+    state = jax.tree.map(lambda s: jnp.where(first[:, None], 0.0, s), state)
+    return nn.OptimizedLSTMCell(self.size)(state, x)
+
+
+class LSTMCore(nn.Module):
+  """An LSTM over time that resets its state where `is_first`.
+
+  x [B, T, D], is_first [B, T], state (c, h) [B, S] -> (y [B, T, S], state).
+  """
+  size: int
+
+  @nn.compact
+  def __call__(self, x, is_first, state):
+    scan = nn.scan(_ResettingLSTMStep, variable_broadcast='params',
+                   split_rngs={'params': False}, in_axes=1, out_axes=1)
+    state, y = scan(self.size)(state, (x, is_first))
+    return y, state
+
+
+class PolicyValueNet(nn.Module):
+  """The Flax policy-value network (see the module docstring).
+
+  Attributes:
+    observation_shapes: ((path, shape), ...) of the observation leaves.
+    action_spec: ((name, ArraySpec), ...) heads in autoregressive order.
+    config: NetworkConfig.
+  """
+  observation_shapes: tuple[tuple[str, tuple[int, ...]], ...]
+  action_spec: tuple[tuple[str, specs.ArraySpec], ...]
+  config: NetworkConfig
+
+  @nn.compact
+  def __call__(self, inputs: NetworkInputs, core_state, key, actions=None,
+               greedy: bool = False):
+    cfg = self.config
+    batch, time = inputs.is_first.shape
+    rows = batch * time
+    flat = lambda x: x.reshape((rows,) + x.shape[2:])
+    width = cfg.mlp_sizes[-1]
+    vectors, streams = [], []
+    for path, shape in self.observation_shapes:
+      x = flat(_get(inputs.observation, path)).astype(jnp.float32)
+      if len(shape) <= 1:
+        vectors.append(x.reshape(rows, -1))
+      elif len(shape) == 2:
+        pooled, _ = torsos.EntityTransformer(
+            cfg.entity_width, cfg.entity_layers, cfg.entity_heads, width,
+            name=f'entities_{path.replace("/", "_")}')(x)
+        streams.append(pooled)
+      elif len(shape) == 3:
+        streams.append(torsos.ConvResNet(
+            cfg.conv_channels, cfg.conv_blocks, width,
+            name=f'planes_{path.replace("/", "_")}')(x))
+      else:
+        raise ValueError(f'Observation {path!r} has shape {shape}: the networks '
+                         'encode vectors [X], unit lists [U, F] and planes [H, W, C]; '
+                         'reshape it to one of those in the environment adapter.')
+    if cfg.use_rating:
+      rating = (inputs.rating.astype(jnp.float32) - cfg.rating_offset) / cfg.rating_scale
+      vectors.append(rating.reshape(rows, 1))
+    if cfg.use_prev_action:
+      for name, leaf in self.action_spec:
+        vectors.append(jax.nn.one_hot(flat(inputs.prev_action[name]), leaf.num_values))
+    if vectors:
+      streams.insert(0, torsos.MLP(cfg.mlp_sizes, name='vector_mlp')(
+          jnp.concatenate(vectors, axis=-1)))
+    if len(streams) == 1:
+      x = streams[0]
+    else:
+      x = nn.relu(nn.Dense(width, name='merge')(jnp.concatenate(streams, axis=-1)))
+    if cfg.core == 'lstm':
+      y, core_state = LSTMCore(cfg.core_size, name='core')(
+          x.reshape(batch, time, -1), inputs.is_first, core_state)
+      x = flat(y)
+    masks = (None if inputs.legal_action_mask is None else
+             jax.tree.map(flat, inputs.legal_action_mask))
+    logits, chosen = heads_lib.AutoregressiveHeads(
+        dict(self.action_spec), cfg.head_hidden, name='heads')(
+            x, masks, key, None if actions is None else jax.tree.map(flat, actions),
+            greedy)
+    value = torsos.MLP(cfg.value_hidden + (1,), activate_final=False,
+                       name='value')(x)[:, 0]
+    unflat = lambda v: v.reshape((batch, time) + v.shape[1:])
+    outputs = NetworkOutputs(jax.tree.map(unflat, logits), jax.tree.map(unflat, chosen),
+                             unflat(value))
+    return outputs, core_state
+
+
+def make_network(spec: specs.EnvSpec, config: NetworkConfig | Mapping[str, Any]
+                 ) -> Network:
+  """Builds the Flax network for `spec` (see the module docstring)."""
+  if not isinstance(config, NetworkConfig):
+    config = NetworkConfig.from_mapping(config)
+  heads_lib.check_action_spec(spec.action, spec.legal_action_mask)
+  observation_shapes = tuple(
+      (path, leaf.shape) for path, leaf in specs.flatten(spec.observation).items())
+  module = PolicyValueNet(observation_shapes, tuple(spec.action.items()), config)
+
+  def initial_state(batch_size: int):
+    if config.core == 'lstm':
+      zeros = jnp.zeros((batch_size, config.core_size), jnp.float32)
+      return (zeros, zeros)
+    return ()
+
+  @jax.jit
+  def init(key, inputs: NetworkInputs):
+    batch = inputs.is_first.shape[0]
+    return module.init(key, inputs, initial_state(batch), jax.random.key(0))
+
+  def apply(params, inputs, core_state, key, actions=None, greedy=False):
+    return module.apply(params, inputs, core_state, key, actions, greedy)
+
+  return Network(init, apply, initial_state)
+
+
+def from_haiku(transformed, initial_state: Callable[[int], PyTree] = lambda b: ()
+               ) -> Network:
+  """Wraps a Haiku network into the `Network` interface.
+
+  Args:
+    transformed: `hk.transform(fn)` of `fn(inputs, core_state, actions=None,
+      greedy=False) -> (NetworkOutputs, core_state)`; sampling draws from
+      `hk.next_rng_key()`. `offline_rl.networks.heads` has the mask helpers.
+    initial_state: batch_size -> the core state (default: no memory).
+  """
+  def init(key, inputs):
+    return transformed.init(key, inputs, initial_state(inputs.is_first.shape[0]))
+
+  def apply(params, inputs, core_state, key, actions=None, greedy=False):
+    return transformed.apply(params, key, inputs, core_state, actions, greedy)
+
+  return Network(init, apply, initial_state)
+
+
+def dummy_inputs(spec: specs.EnvSpec, batch_size: int = 1, time: int = 1
+                 ) -> NetworkInputs:
+  """Zero inputs [B, T, ...] shaped by the spec, for `Network.init`."""
+  shape = (batch_size, time)
+  def zeros(tree):
+    if isinstance(tree, specs.ArraySpec):
+      return jnp.zeros(shape + tree.shape, tree.dtype)
+    return {k: zeros(v) for k, v in tree.items()}
+  mask = (None if spec.legal_action_mask is None else
+          jax.tree.map(lambda s: jnp.ones(shape + s.shape, bool),
+                       dict(spec.legal_action_mask),
+                       is_leaf=lambda x: isinstance(x, specs.ArraySpec)))
+  prev_action = {name: jnp.zeros(shape, jnp.int32) for name in spec.action}
+  return NetworkInputs(zeros(dict(spec.observation)), mask, prev_action,
+                       jnp.ones(shape, bool), jnp.zeros(shape, jnp.float32))
+
+
+def num_parameters(params) -> int:
+  """The number of scalars in a parameter tree."""
+  return int(sum(np.size(x) for x in jax.tree.leaves(params)))

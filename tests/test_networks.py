@@ -1,0 +1,155 @@
+"""Networks built from specs: encoders by observation kind, masked autoregressive heads,
+the LSTM core's resets, and clear errors for specs they cannot serve."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from offline_rl import networks
+from offline_rl import specs
+
+TINY = dict(mlp_sizes=(16, 16), conv_channels=(4,), conv_blocks=1, entity_width=8,
+            entity_layers=1, entity_heads=2, core='none', core_size=8, head_hidden=(),
+            value_hidden=(8,), use_prev_action=True, use_rating=True,
+            rating_offset=1000.0, rating_scale=500.0)
+NUM_FUNCTIONS, NUM_UNITS, NUM_CELLS = 3, 4, 16
+
+
+def strategy_spec(**overrides):
+  """A Skirmish-shaped spec: planes, unit lists, scalars; function-conditioned heads."""
+  kwargs = dict(
+      env_id='test/strategy', version='0', num_players=2,
+      observation={'planes': specs.ArraySpec((4, 4, 2), 'float32'),
+                   'units': specs.ArraySpec((NUM_UNITS, 3), 'float32'),
+                   'scalars': specs.ArraySpec((2,), 'float32')},
+      action={'function': specs.ArraySpec((), 'int32', num_values=NUM_FUNCTIONS),
+              'unit': specs.ArraySpec((), 'int32', num_values=NUM_UNITS),
+              'target': specs.ArraySpec((), 'int32', num_values=NUM_CELLS)},
+      legal_action_mask={
+          'function': specs.ArraySpec((NUM_FUNCTIONS,), 'bool'),
+          'unit': specs.ArraySpec((NUM_FUNCTIONS, NUM_UNITS), 'bool'),
+          'target': specs.ArraySpec((NUM_FUNCTIONS, NUM_CELLS), 'bool')},
+      max_episode_steps=10)
+  kwargs.update(overrides)
+  return specs.EnvSpec(**kwargs)
+
+
+@pytest.fixture(scope='module')
+def strategy():
+  spec = strategy_spec()
+  net = networks.make_network(spec, TINY)
+  params = net.init(jax.random.PRNGKey(0), networks.dummy_inputs(spec))
+  apply = jax.jit(net.apply, static_argnames='greedy')
+  return spec, net, params, apply
+
+
+def random_inputs(spec, key, batch, time):
+  keys = iter(jax.random.split(key, 16))
+  obs = {k: jax.random.normal(next(keys), (batch, time) + v.shape)
+         for k, v in spec.observation.items()}
+  # Function 0 may use only unit 1 and cells < 4; function 1 only unit 3 and cell 9;
+  # function 2 uses neither head (all-False rows). Function 1 is illegal at random.
+  unit = np.zeros((NUM_FUNCTIONS, NUM_UNITS), bool)
+  unit[0, 1] = unit[1, 3] = True
+  target = np.zeros((NUM_FUNCTIONS, NUM_CELLS), bool)
+  target[0, :4] = target[1, 9] = True
+  function = np.ones((batch, time, NUM_FUNCTIONS), bool)
+  function[..., 1] = np.asarray(jax.random.bernoulli(next(keys), 0.5, (batch, time)))
+  mask = {'function': function,
+          'unit': np.broadcast_to(unit, (batch, time) + unit.shape),
+          'target': np.broadcast_to(target, (batch, time) + target.shape)}
+  prev = {k: jnp.zeros((batch, time), jnp.int32) for k in spec.action}
+  return networks.NetworkInputs(obs, mask, prev, jnp.zeros((batch, time), bool),
+                                jnp.full((batch, time), 1200.0))
+
+
+def test_sampled_actions_respect_conditional_masks(strategy):
+  spec, net, params, apply = strategy
+  inputs = random_inputs(spec, jax.random.PRNGKey(1), 64, 2)
+  outputs, _ = apply(params, inputs, (), jax.random.PRNGKey(2))
+  assert outputs.value.shape == (64, 2)
+  assert outputs.logits['target'].shape == (64, 2, NUM_CELLS)
+  function = np.asarray(outputs.action['function'])
+  legal_function = np.take_along_axis(inputs.legal_action_mask['function'],
+                                      function[..., None], -1)[..., 0]
+  assert legal_function.all()
+  # Each function's own row decides unit and target.
+  unit, target = np.asarray(outputs.action['unit']), np.asarray(outputs.action['target'])
+  assert set(np.unique(function)) >= {0, 2}
+  np.testing.assert_array_equal(unit[function == 0], 1)
+  assert (target[function == 0] < 4).all()
+  np.testing.assert_array_equal(unit[function == 1], 3)
+  np.testing.assert_array_equal(target[function == 1], 9)
+  # Illegal logits are pushed far below the legal ones.
+  logits = np.asarray(outputs.logits['unit'])[function == 0]
+  assert (logits[:, [0, 2, 3]] < -1e8).all() and (logits[:, 1] > -1e3).all()
+
+
+def test_teacher_forcing_uses_the_given_function_and_greedy_is_deterministic(strategy):
+  spec, net, params, apply = strategy
+  inputs = random_inputs(spec, jax.random.PRNGKey(3), 8, 1)
+  forced = {'function': jnp.zeros((8, 1), jnp.int32),
+            'unit': jnp.ones((8, 1), jnp.int32), 'target': jnp.zeros((8, 1), jnp.int32)}
+  outputs, _ = apply(params, inputs, (), jax.random.PRNGKey(4), forced)
+  np.testing.assert_array_equal(outputs.action['function'], 0)
+  assert (np.asarray(outputs.logits['unit'])[..., [0, 2, 3]] < -1e8).all()
+  # The chosen argument is fed back: another unit changes the target logits.
+  other = dict(forced, unit=jnp.full((8, 1), 2, jnp.int32))
+  outputs2, _ = apply(params, inputs, (), jax.random.PRNGKey(4), other)
+  assert not np.allclose(outputs.logits['target'][..., :4],
+                         outputs2.logits['target'][..., :4])
+  a, _ = apply(params, inputs, (), jax.random.PRNGKey(5), greedy=True)
+  b, _ = apply(params, inputs, (), jax.random.PRNGKey(6), greedy=True)
+  jax.tree.map(np.testing.assert_array_equal, a.action, b.action)
+
+
+def test_lstm_core_resets_at_episode_start():
+  spec = strategy_spec(observation={'scalars': specs.ArraySpec((3,), 'float32')})
+  net = networks.make_network(spec, dict(TINY, core='lstm', use_rating=False))
+  inputs = random_inputs(spec, jax.random.PRNGKey(0), 2, 4)
+  params = net.init(jax.random.PRNGKey(0), inputs)
+  apply = jax.jit(net.apply)
+  is_first = jnp.array([[True, False, True, False]] * 2)
+  inputs = inputs._replace(is_first=is_first)
+  out, state = apply(params, inputs, net.initial_state(2), jax.random.PRNGKey(1))
+  assert state[0].shape == (2, TINY['core_size'])
+  # Steps 2..3 after the reset equal a fresh unroll of steps 2..3.
+  tail = jax.tree.map(lambda x: x[:, 2:], inputs)
+  out_tail, _ = apply(params, tail, net.initial_state(2), jax.random.PRNGKey(1))
+  np.testing.assert_allclose(out.value[:, 2:], out_tail.value, rtol=1e-5, atol=1e-6)
+  # Without the reset, memory changes the outputs.
+  no_reset = inputs._replace(is_first=jnp.array([[True, False, False, False]] * 2))
+  out_memory, _ = apply(params, no_reset, net.initial_state(2), jax.random.PRNGKey(1))
+  assert not np.allclose(out_memory.value[:, 2:], out_tail.value)
+
+
+def test_vector_only_specs_build_an_mlp():
+  spec = specs.EnvSpec(
+      'test/cartpole', '0', 1,
+      observation={'observation': specs.ArraySpec((4,), 'float32')},
+      action={'action': specs.ArraySpec((), 'int64', num_values=2)},
+      legal_action_mask=None, max_episode_steps=500)
+  net = networks.make_network(spec, dict(TINY, use_prev_action=False, use_rating=False))
+  params = net.init(jax.random.PRNGKey(0), networks.dummy_inputs(spec, 3, 2))
+  names = set(params['params'])
+  assert 'vector_mlp' in names and not any(n.startswith('planes') for n in names)
+  out, _ = net.apply(params, networks.dummy_inputs(spec, 3, 2), (), jax.random.PRNGKey(0))
+  assert out.logits['action'].shape == (3, 2, 2)
+
+
+def test_clear_errors_for_unsupported_specs_and_configs():
+  continuous = strategy_spec(action={'force': specs.ArraySpec((2,), 'float32')},
+                             legal_action_mask=None)
+  with pytest.raises(ValueError, match='scalar discrete heads'):
+    networks.make_network(continuous, TINY)
+  bad_mask = strategy_spec(legal_action_mask={'unit': specs.ArraySpec((7,), 'bool')})
+  with pytest.raises(ValueError, match=r"legal_action_mask\['unit'\] has shape"):
+    networks.make_network(bad_mask, TINY)
+  with pytest.raises(ValueError, match="core must be 'none' or 'lstm'"):
+    networks.make_network(strategy_spec(), dict(TINY, core='gru'))
+  with pytest.raises(ValueError, match='unknown fields'):
+    networks.make_network(strategy_spec(), dict(TINY, depth=3))
+  video = strategy_spec(observation={'frames': specs.ArraySpec((2, 4, 4, 3), 'uint8')})
+  net = networks.make_network(video, TINY)
+  with pytest.raises(ValueError, match='reshape it'):
+    net.init(jax.random.PRNGKey(0), networks.dummy_inputs(video))
