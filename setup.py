@@ -47,6 +47,7 @@ setuptools.setup(
         'pgx>=2.6,<2.7',
         'open_spiel>=2.0.2,<2.1',
         'minatar>=1.0.15,<1.1',
+        'Box2D>=2.3.10,<2.4',  # gymnasium's LunarLander; a manylinux wheel, no swig.
         'minari>=0.5.4,<0.6',
         'h5py>=3.10',
         'numpy>=2.0,<2.5',
