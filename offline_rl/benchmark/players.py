@@ -13,6 +13,7 @@ Corridor's graded bots; other environments have none (use agents and `random`).
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -29,10 +30,50 @@ def ladder(env) -> list[types.Policy]:
     from offline_rl.environments.skirmish import bots  # pylint: disable=g-import-not-at-top
     return list(bots.ladder(env))
   if env_id.startswith('toy/corridor'):
-    from offline_rl.environments import toy  # pylint: disable=g-import-not-at-top
-    return [toy.bot(s) for s in CORRIDOR_SKILLS]  # Uncalibrated: rating NaN.
+    return corridor_ladder(env)
   raise ValueError(f'{env_id} has no bot ladder; evaluate agents against each other or '
                    "against 'random' instead.")
+
+
+_CORRIDOR_RATINGS: dict = {}
+
+
+def corridor_ladder(env, games_per_pair: int = 200) -> list[types.Policy]:
+  """The toy Corridor's graded bots, rated by a round robin the first time it is asked.
+
+  The ratings are Elo fitted to `games_per_pair` games per pair (weakest bot = 1000),
+  cached per environment configuration.
+  """
+  from offline_rl.environments import toy  # pylint: disable=g-import-not-at-top
+  bots = [toy.bot(s) for s in CORRIDOR_SKILLS]
+  key = json.dumps(dict(env.spec.params), sort_keys=True)
+  if key not in _CORRIDOR_RATINGS:
+    if env.spec.num_players == 2:
+      from offline_rl import ratings  # pylint: disable=g-import-not-at-top
+      from offline_rl.evaluation import matches  # pylint: disable=g-import-not-at-top
+      outcomes = []
+      for i, a in enumerate(bots):
+        for b in bots[i + 1:]:
+          scores = matches.outcome(matches.play(env, [a, b], seed=12345,
+                                                num_games=games_per_pair))
+          outcomes += [(a.policy_id, b.policy_id, float(s)) for s in scores]
+      counts = ratings.counts_from_outcomes(outcomes, [b.policy_id for b in bots])
+      _CORRIDOR_RATINGS[key] = list(ratings.fit(counts, bots[0].policy_id))
+    else:
+      _CORRIDOR_RATINGS[key] = [float('nan')] * len(bots)
+  return [b._replace(rating=float(r)) for b, r in zip(bots, _CORRIDOR_RATINGS[key])]
+
+
+def find_bot(env, name: str) -> types.Policy:
+  """A bot by its ladder id ('bot/rush-3' or 'rush-3'), or any named Skirmish bot."""
+  bots = {p.policy_id: p for p in ladder(env)}
+  for candidate in (name, f'bot/{name}'):
+    if candidate in bots:
+      return bots[candidate]
+  if env.spec.env_id.startswith('skirmish'):
+    from offline_rl.environments.skirmish import bots as skirmish_bots  # pylint: disable=g-import-not-at-top
+    return skirmish_bots.bot(name.removeprefix('bot/'), env)  # KeyError lists the names.
+  raise KeyError(f'Unknown bot {name!r} for {env.spec.env_id}; known: {sorted(bots)}.')
 
 
 def _load_checkpoint(path: str, env) -> types.Policy:
@@ -55,10 +96,8 @@ def resolve(spec: str, env) -> list[tuple[str, types.Policy, dict[str, Any]]]:
   if kind == 'ladder':
     out = [(p.policy_id, p, {'kind': 'bot'}) for p in ladder(env)]
   elif kind == 'bot':
-    bots = {p.policy_id: p for p in ladder(env)}
-    if arg not in bots:
-      raise KeyError(f'Unknown bot {arg!r} for {env.spec.env_id}; known: {sorted(bots)}.')
-    out = [(arg, bots[arg], {'kind': 'bot'})]
+    policy = find_bot(env, arg)
+    out = [(policy.policy_id, policy, {'kind': 'bot'})]
   elif kind == 'random':
     out = [('random', policies_lib.random_policy(env.spec), {'kind': 'random'})]
   elif kind == 'checkpoint':

@@ -199,7 +199,8 @@ def plot_returns(s: analysis.SingleAgentSummary, path: str) -> None:
 def read_training_logs(workdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   """metric -> (steps, values) from the CSV logs under a run directory.
 
-  A log is any `*.csv` with a header; its x axis is the `step` column (or the first).
+  A log is any `*.csv` with a header (the learner writes `train.csv`, `eval.csv`); its
+  x axis is the `step` column (or the first); metrics are named '<file stem>/<column>'.
   """
   curves: dict[str, tuple[list[float], list[float]]] = {}
   for path in sorted(glob.glob(os.path.join(workdir, '**', '*.csv'), recursive=True)):
@@ -209,10 +210,11 @@ def read_training_logs(workdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]
       continue
     columns = list(rows[0])
     x_col = 'step' if 'step' in columns else columns[0]
+    stem = os.path.splitext(os.path.basename(path))[0]
     for col in columns:
       if col == x_col:
         continue
-      xs, ys = curves.setdefault(col, ([], []))
+      xs, ys = curves.setdefault(f'{stem}/{col}', ([], []))
       for row in rows:
         try:
           x, y = float(row[x_col]), float(row[col])
@@ -241,7 +243,7 @@ def plot_learning_curves(logs: dict[str, dict[str, Any]], path: str) -> bool:
     for name, curves in sorted(logs.items()):
       if metric in curves:
         x, y = curves[metric]
-        ax.plot(x, y, label=name, lw=1.2)
+        ax.plot(x, y, label=name, lw=1.2, marker='o' if len(x) < 30 else None, ms=3)
     ax.set_title(metric)
     ax.set_xlabel('update step')
     ax.grid(alpha=0.3)

@@ -71,6 +71,7 @@ def _play_batch(env, policies: Sequence[types.Policy], params: tuple, keys: jax.
   num_policies = len(policies)
   num_games = keys.shape[0]
   max_steps = env.spec.max_episode_steps
+  shared = _can_share(policies, params)
 
   map_keys = keys[:, 0]
   policy_keys = keys[:, 1]
@@ -96,14 +97,19 @@ def _play_batch(env, policies: Sequence[types.Policy], params: tuple, keys: jax.
   def body(carry):
     env_state, timestep, policy_state, returns, length, terminal, done, t = carry
     step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(policy_keys)
-    actions, new_policy_state = [], []
-    for k, policy in enumerate(policies):
-      view = jax.vmap(_seat_view)(timestep, seats[k])
-      keys_k = jax.vmap(lambda key: jax.random.fold_in(key, 1000 + k))(step_keys)  # pylint: disable=cell-var-from-loop
-      action, state = jax.vmap(policy.apply, in_axes=(None, 0, 0, 0))(
-          params[k], view, policy_state[k], keys_k)
-      actions.append(action)
-      new_policy_state.append(state)
+    keys = [jax.vmap(lambda key: jax.random.fold_in(key, 1000 + k))(step_keys)  # pylint: disable=cell-var-from-loop
+            for k in range(num_policies)]
+    views = [jax.vmap(_seat_view)(timestep, seats[k]) for k in range(num_policies)]
+    if shared:
+      actions, new_policy_state = _act_shared(policies[0].apply, params, views,
+                                              policy_state, keys)
+    else:
+      actions, new_policy_state = [], []
+      for k, policy in enumerate(policies):
+        action, state = jax.vmap(policy.apply, in_axes=(None, 0, 0, 0))(
+            params[k], views[k], policy_state[k], keys[k])
+        actions.append(action)
+        new_policy_state.append(state)
     if num_policies == 1:
       seat_actions = jax.tree.map(lambda a: a[:, None], actions[0])
     else:
@@ -133,6 +139,47 @@ def _play_batch(env, policies: Sequence[types.Policy], params: tuple, keys: jax.
   carry = jax.lax.while_loop(cond, body, carry)
   _, _, _, returns, length, terminal, done, _ = carry
   return returns, length, terminal, done
+
+
+# Policies of one function whose params are this small run as one vmap over both seats
+# (one copy of their code in the compiled program: bots of one family compile once).
+SHARED_PARAMS_LIMIT = 1 << 16
+
+
+def _can_share(policies, params) -> bool:
+  if len(policies) < 2:
+    return False
+  first = policies[0]
+  if any(p.apply is not first.apply or p.init_state is not first.init_state
+         for p in policies[1:]):
+    return False
+  structures = {jax.tree.structure(p) for p in params}
+  shapes = {tuple(jnp.shape(x) for x in jax.tree.leaves(p)) for p in params}
+  size = sum(int(np.prod(jnp.shape(x))) for x in jax.tree.leaves(params[0]))
+  return len(structures) == 1 and len(shapes) == 1 and size <= SHARED_PARAMS_LIMIT
+
+
+def _act_shared(apply, params, views, policy_state, keys):
+  """All seats through one vmap over [G * K] slots; params gathered per slot."""
+  num_policies = len(views)
+  num_games = keys[0].shape[0]
+
+  def merge(*xs):  # K arrays [G, ...] -> [G * K, ...], game-major.
+    x = jnp.stack(xs, axis=1)
+    return x.reshape((num_games * num_policies,) + x.shape[2:])
+
+  def split(x):  # [G * K, ...] -> K arrays [G, ...].
+    x = x.reshape((num_games, num_policies) + x.shape[1:])
+    return [x[:, k] for k in range(num_policies)]
+
+  slot = jnp.tile(jnp.arange(num_policies), num_games)
+  slot_params = jax.tree.map(lambda *p: jnp.stack(p)[slot], *params)
+  action, state = jax.vmap(apply)(
+      slot_params, jax.tree.map(merge, *views), jax.tree.map(merge, *policy_state),
+      merge(*keys))
+  actions = [jax.tree.map(lambda a: split(a)[k], action) for k in range(num_policies)]  # pylint: disable=cell-var-from-loop
+  states = [jax.tree.map(lambda s: split(s)[k], state) for k in range(num_policies)]  # pylint: disable=cell-var-from-loop
+  return actions, states
 
 
 _COMPILED: dict = {}

@@ -1,0 +1,96 @@
+"""The Unplugged recipe at laptop scale: `make demo` = `offline-rl demo` on these defaults.
+
+  offline-rl demo                                        # the default recipe
+  offline-rl demo --config=experiments/unplugged.py:tiny # the seconds-long test version
+  offline-rl demo --config.tournament.games_per_match=400 --config.workdir=runs/big
+
+Stages (each reused when re-run with the same settings):
+  1. record a skill-stratified Skirmish dataset: the calibrated bot ladder plays itself
+     (each bot against its neighbours on the ladder and against itself), so episodes
+     span the ladder's ratings like human replays span MMR;
+  2. train every agent in `agents`, in order (BC on all of it; FT-BC continues BC on
+     the top-rated part);
+  3. a tournament among the agents and the bot pool (seats alternate, maps vary);
+  4. the report under `<workdir>/report/`: Elo with intervals, robustness, the
+     head-to-head table (does FT-BC beat BC?), plots and an HTML page.
+
+Adding an agent is configuration only: append an entry to `agents`:
+  name:        the player's name in the tournament and the report;
+  config:      'experiments/<file>.py:<name>', the training config (its defaults);
+  overrides:   fields of that config to change (dataset is set by the recipe);
+  init_from:   the name of an earlier agent whose run warm-starts this one ('' none);
+  top_fraction: train only on episodes of the top fraction of the ladder (0: all);
+  checkpoint:  instead of training, an existing run directory to load.
+"""
+from ml_collections import config_dict
+
+
+def _agent(name, config, overrides, init_from='', top_fraction=0.0, checkpoint=''):
+  return config_dict.ConfigDict(dict(
+      name=name, config=config, overrides=config_dict.ConfigDict(overrides),
+      init_from=init_from, top_fraction=top_fraction, checkpoint=checkpoint))
+
+
+def get_config(variant: str = 'default') -> config_dict.ConfigDict:
+  """The demo recipe; `variant` 'tiny' is the end-to-end test's seconds-long version."""
+  if variant not in ('default', 'tiny'):
+    raise ValueError(f"experiments/unplugged.py has variants 'default' and 'tiny', not "
+                     f'{variant!r}.')
+  c = config_dict.ConfigDict()
+  c.workdir = 'runs/demo'
+  c.seed = 0
+  c.env = 'skirmish/8x8'
+  c.env_kwargs = config_dict.ConfigDict({}, type_safe=False)
+  c.progress = True
+  # The bot pool: 'ladder' (the calibrated ladder) or a list of bot names.
+  c.bots = ['ladder']
+
+  c.data = config_dict.ConfigDict(dict(
+      num_episodes=1200,  # Games; each gives one RLDS episode per seat.
+      matchups='neighbours',  # 'neighbours' (and self-play) or 'round_robin'.
+      num_envs=200,
+      file_format='tfrecord',
+  ))
+
+  train_common = dict(num_steps=3000, batch_size=256, updates_per_call=50,
+                      log_every=100, checkpoint_every=1000, eval_every=0)
+  c.agents = [
+      _agent('bc', 'experiments/bc.py:bc', dict(train_common)),
+      _agent('ftbc', 'experiments/bc.py:ftbc', dict(train_common, num_steps=1000),
+             init_from='bc', top_fraction=0.5),
+  ]
+
+  c.tournament = config_dict.ConfigDict(dict(
+      games_per_match=100,  # Per pair of players; even (each map from both seats).
+      agent_games=400,  # Per pair of two agents: the comparison that matters most.
+      shard_size=100,
+      schedule='round_robin',
+      seeds=[0],
+  ))
+  c.report = config_dict.ConfigDict(dict(
+      anchor='',  # '' = the strongest bot of the pool, as AlphaStar Unplugged does.
+      anchor_rating=1000.0,
+      comparisons=['ftbc:bc'],
+      confidence=0.95,
+      bootstrap=1000,
+      title='AlphaStar Unplugged recipe on Skirmish: BC vs FT-BC vs the bot ladder',
+  ))
+
+  if variant == 'tiny':
+    c.workdir = 'runs/demo-tiny'
+    c.data.num_episodes = 24
+    c.data.num_envs = 24
+    tiny = dict(num_steps=20, batch_size=32, updates_per_call=10, log_every=10,
+                checkpoint_every=20, eval_every=0)
+    net = config_dict.ConfigDict(dict(mlp_sizes=(32,), conv_channels=(8,),
+                                      entity_width=16, value_hidden=(16,)))
+    c.agents = [
+        _agent('bc', 'experiments/bc.py:bc', dict(tiny, network=net)),
+        _agent('ftbc', 'experiments/bc.py:ftbc', dict(tiny, num_steps=10, network=net),
+               init_from='bc', top_fraction=0.5),
+    ]
+    c.tournament.games_per_match = 4
+    c.tournament.agent_games = 8
+    c.tournament.shard_size = 4
+    c.report.bootstrap = 100
+  return c

@@ -1,0 +1,362 @@
+"""The Unplugged recipe, stage by stage: record, train, tournament, report.
+
+`run(config)` takes the ConfigDict of `experiments/unplugged.py` and works in
+`config.workdir`:
+
+  data/            the recorded RLDS dataset (skipped when already complete);
+  agents/<name>/   one training run per agent (skipped when finished with the same
+                   settings; an interrupted run resumes from its checkpoint);
+  results.jsonl    the tournament's results store (only missing shards are played);
+  report/          report.md, PNG plots and report.html (always rewritten).
+
+Each finished stage leaves a stamp (`<dir>/.recipe-stamp.json`) holding the settings
+it was made with; running again with other settings for a finished stage stops with an
+error that names the stage and the directory to delete, instead of mixing results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import time
+from typing import Any, Callable
+
+from ml_collections import config_dict
+
+from offline_rl import types
+
+STAMP = '.recipe-stamp.json'
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class RecipeError(RuntimeError):
+  """A recipe stage cannot run as configured; the message says how to fix it."""
+
+
+def _say(text: str, progress: bool) -> None:
+  if progress:
+    from rich import console  # pylint: disable=g-import-not-at-top
+    console.Console().rule(f'[bold]{text}')
+  else:
+    print(text, flush=True)
+
+
+def _plain(value):
+  if isinstance(value, config_dict.ConfigDict):
+    return {k: _plain(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_plain(v) for v in value]
+  return value
+
+
+def _digest(settings: Any) -> str:
+  text = json.dumps(_plain(settings), sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _stamped(directory: str, settings: Any, stage: str) -> bool:
+  """True when `directory` holds a finished stage made with `settings`."""
+  path = os.path.join(directory, STAMP)
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    stamp = json.load(f)
+  if stamp.get('digest') != _digest(settings):
+    raise RecipeError(
+        f'The {stage} stage in {directory} was made with other settings than this run\'s. '
+        f'Delete {directory} to redo it, or set --config.workdir to a new directory.')
+  return True
+
+
+def _stamp(directory: str, settings: Any, **extra) -> None:
+  with open(os.path.join(directory, STAMP), 'w') as f:
+    json.dump({'digest': _digest(settings), 'settings': _plain(settings), **extra}, f,
+              indent=1, default=str)
+
+
+def load_config_file(spec: str) -> config_dict.ConfigDict:
+  """'path/to/file.py[:arg]' -> its get_config(arg); relative paths try the repo root."""
+  path, _, arg = spec.partition(':')
+  if not os.path.exists(path) and os.path.exists(os.path.join(REPO_ROOT, path)):
+    path = os.path.join(REPO_ROOT, path)
+  if not os.path.exists(path):
+    raise RecipeError(f'No config file {path!r}; give a path such as experiments/bc.py:bc.')
+  module_spec = importlib.util.spec_from_file_location(
+      f'_recipe_config_{abs(hash(path))}', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def apply_overrides(config: config_dict.ConfigDict, overrides) -> None:
+  """Sets `overrides` (nested) into `config`; unknown fields are an error."""
+  for key, value in overrides.items():
+    if key not in config:
+      raise RecipeError(f'Override {key!r} is not a field of the training config; '
+                        f'fields: {sorted(config.keys())}.')
+    if isinstance(config[key], config_dict.ConfigDict) and isinstance(
+        value, (config_dict.ConfigDict, dict)):
+      apply_overrides(config[key], value)
+    else:
+      with config.unlocked():
+        config[key] = _plain(value) if isinstance(value, config_dict.ConfigDict) else value
+
+
+# Stage 1: the dataset ----------------------------------------------------------------
+
+
+def bot_pool(config, env) -> list[types.Policy]:
+  from offline_rl.benchmark import players  # pylint: disable=g-import-not-at-top
+  pool = []
+  for spec in config.bots:
+    spec = spec if spec == 'ladder' or ':' in spec else f'bot:{spec}'
+    pool += [p._replace(policy_id=name) for name, p, _ in players.resolve(spec, env)]
+  if len(pool) < 2:
+    raise RecipeError('The recipe needs at least two bots in config.bots.')
+  return pool
+
+
+def data_matchups(config, pool):
+  if config.data.matchups == 'neighbours':
+    pairs = [(p, p) for p in pool] + list(zip(pool[:-1], pool[1:]))
+  elif config.data.matchups == 'round_robin':
+    pairs = [(a, b) for i, a in enumerate(pool) for b in pool[i:]]
+  else:
+    raise RecipeError(f'config.data.matchups must be neighbours or round_robin, not '
+                      f'{config.data.matchups!r}.')
+  return pairs
+
+
+def record_stage(config, env, pool, directory: str) -> str:
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  settings = {'env': config.env, 'env_kwargs': config.env_kwargs, 'seed': config.seed,
+              'data': config.data, 'pool': [(p.policy_id, p.rating) for p in pool]}
+  if _stamped(directory, settings, 'record'):
+    return 'reused'
+  path = os.path.join(directory, 'dataset')
+  datasets.record(env, data_matchups(config, pool), path,
+                  num_episodes=int(config.data.num_episodes), seed=int(config.seed),
+                  num_envs=int(config.data.num_envs), file_format=config.data.file_format,
+                  progress=bool(config.progress), log=print)
+  _stamp(directory, settings)
+  return 'recorded'
+
+
+# Stage 2: the agents -----------------------------------------------------------------
+
+
+def rating_threshold(pool, top_fraction: float) -> float:
+  """The lowest rating among the top `top_fraction` of the pool's bots."""
+  ratings = sorted(float(p.rating) for p in pool)
+  if any(math.isnan(r) for r in ratings):
+    raise RecipeError('top_fraction needs calibrated bot ratings; this pool has none.')
+  keep = max(1, int(round(top_fraction * len(ratings))))
+  return ratings[-keep]
+
+
+def training_config(agent, dataset: str, pool, run_dirs: dict[str, str]):
+  config = load_config_file(agent.config)
+  apply_overrides(config, agent.overrides)
+  with config.unlocked():
+    config.dataset = dataset
+    if agent.top_fraction > 0:
+      config.filters = [f'rating>={rating_threshold(pool, agent.top_fraction):.6g}']
+    if agent.init_from:
+      if agent.init_from not in run_dirs:
+        raise RecipeError(f'Agent {agent.name!r} starts from {agent.init_from!r}, which is '
+                          'not an earlier agent of the recipe; list that agent first.')
+      config.init_from = run_dirs[agent.init_from]
+  return config
+
+
+def train_stage(agent, config, run_dir: str, progress: bool) -> str:
+  """Trains one agent in-process with the generic learner."""
+  # pylint: disable=g-import-not-at-top
+  from offline_rl import agents as agents_lib
+  from offline_rl import data
+  from offline_rl import learner as learner_lib
+  if _stamped(run_dir, config, f'training of {agent.name}'):
+    return 'reused'
+  iterator = data.make_iterator(
+      config.dataset, batch_size=int(config.batch_size),
+      unroll_length=int(config.unroll_length), seed=int(config.seed),
+      filters=list(config.filters) or None, split='train',
+      validation_fraction=float(config.validation_fraction))
+  trained = agents_lib.make(config.agent, iterator.spec, config)
+  learner = learner_lib.Learner(trained, iterator, config, run_dir, progress=progress)
+  state = learner.train()
+  learner.close()
+  _stamp(run_dir, config, steps=int(state.step), episodes=int(iterator.num_episodes))
+  return f'trained to step {int(state.step)} on {iterator.num_episodes} episodes'
+
+
+# Stage 3: the tournament -------------------------------------------------------------
+
+
+def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
+  # pylint: disable=g-import-not-at-top
+  from offline_rl.benchmark import players as players_lib
+  from offline_rl.benchmark import runner
+  from offline_rl.evaluation import store as store_lib
+  from offline_rl.evaluation import work
+  t = config.tournament
+  players = [runner.Player(p.policy_id, p, {'kind': 'bot', 'rating': float(p.rating)})
+             for p in pool]
+  players += [runner.Player(name, policy, info) for name, (policy, info) in
+              agent_policies.items()]
+  store = store_lib.ResultsStore(store_path)
+  known = {(r.get('env'), r['name']): r for r in store.records('agent')}
+  new = [players_lib.agent_record(p.name, config.env, p.info) for p in players]
+  new = [r for r in new if known.get((config.env, r['name'])) != _jsonable(r)]
+  if new:
+    store.append(*new)
+  agents = set(agent_policies)
+  pairs = runner.matchups(players, env.spec.num_players, t.schedule)
+  agent_pairs = [m for m in pairs if set(m) <= agents]
+  other_pairs = [m for m in pairs if not set(m) <= agents]
+  seeds = [int(s) for s in t.seeds]
+  shards = work.plan(config.env, agent_pairs, games_per_match=int(t.agent_games),
+                     seeds=seeds, shard_size=int(t.shard_size))
+  shards += work.plan(config.env, other_pairs, games_per_match=int(t.games_per_match),
+                      seeds=seeds, shard_size=int(t.shard_size))
+  # Group shards by the compiled function they need (agent pairs, agent-vs-bot, bots).
+  shards.sort(key=lambda s: tuple(n in agents for n in s.players), reverse=True)
+  return work.run_shards(shards, store, envs={config.env: env},
+                         policies={config.env: {p.name: p.policy for p in players}},
+                         show_progress=bool(config.progress), description='tournament')
+
+
+def _jsonable(record):
+  return json.loads(json.dumps(record))
+
+
+def validate(config) -> None:
+  """Checks the agent list before any stage runs."""
+  names = [a.name for a in config.agents]
+  if len(set(names)) != len(names):
+    raise RecipeError(f'Agent names must be unique; got {names}.')
+  for i, agent in enumerate(config.agents):
+    if agent.init_from and agent.init_from not in names[:i]:
+      raise RecipeError(f'Agent {agent.name!r} starts from {agent.init_from!r}, which is '
+                        'not an earlier agent of the recipe; list that agent first.')
+    if not 0 <= agent.top_fraction < 1:
+      raise RecipeError(f'Agent {agent.name!r}: top_fraction must be in [0, 1), got '
+                        f'{agent.top_fraction}.')
+    if not agent.checkpoint:
+      load_config_file(agent.config)
+  for c in config.report.comparisons:
+    if ':' not in c:
+      raise RecipeError(f'report.comparisons takes A:B pairs; got {c!r}.')
+
+
+# The whole recipe --------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Outcome:
+  workdir: str
+  report: dict[str, str]
+  stages: dict[str, str]
+  seconds: dict[str, float]
+
+
+def run(config: config_dict.ConfigDict,
+        log: Callable[[str], None] | None = None) -> Outcome:
+  """Runs (or resumes) the whole recipe; returns where the report is."""
+  # pylint: disable=g-import-not-at-top
+  from offline_rl import environments
+  from offline_rl import learner as learner_lib
+  from offline_rl.benchmark import report
+  progress = bool(config.progress)
+  log = log or print
+  workdir = os.path.abspath(config.workdir)
+  os.makedirs(workdir, exist_ok=True)
+  if config.get('compilation_cache', True):
+    _cache_compilations(workdir)
+  stages, seconds = {}, {}
+  validate(config)
+  env = environments.make(config.env, **dict(config.env_kwargs))
+  pool = bot_pool(config, env)
+  num_stages = 3 + len(config.agents)
+  step = 0
+
+  def begin(title):
+    nonlocal step
+    step += 1
+    _say(f'[{step}/{num_stages}] {title}', progress)
+    return time.perf_counter()
+
+  start = begin(f'Recording a skill-stratified dataset: {len(pool)} bots, '
+                f'{config.data.num_episodes} games of {config.env}')
+  data_dir = os.path.join(workdir, 'data')
+  os.makedirs(data_dir, exist_ok=True)
+  stages['record'] = record_stage(config, env, pool, data_dir)
+  seconds['record'] = time.perf_counter() - start
+  log(f'  dataset: {stages["record"]} in {seconds["record"]:.0f} s')
+  dataset = os.path.join(data_dir, 'dataset')
+
+  run_dirs, agent_policies = {}, {}
+  for agent in config.agents:
+    if agent.checkpoint:
+      run_dirs[agent.name] = os.path.abspath(agent.checkpoint)
+      begin(f'Agent {agent.name}: loading {agent.checkpoint}')
+      stages[f'train {agent.name}'] = 'loaded'
+    else:
+      run_dir = os.path.join(workdir, 'agents', agent.name)
+      os.makedirs(run_dir, exist_ok=True)
+      train_config = training_config(agent, dataset, pool, run_dirs)
+      what = (f'filters {list(train_config.filters)}' if list(train_config.filters)
+              else 'all episodes')
+      start = begin(f'Training {agent.name} ({agent.config}, {what}'
+                    + (f', from {agent.init_from}' if agent.init_from else '') + ')')
+      stages[f'train {agent.name}'] = train_stage(agent, train_config, run_dir, progress)
+      seconds[f'train {agent.name}'] = time.perf_counter() - start
+      log(f'  {agent.name}: {stages[f"train {agent.name}"]} in '
+          f'{seconds[f"train {agent.name}"]:.0f} s')
+      run_dirs[agent.name] = run_dir
+    policy = learner_lib.load_policy(run_dirs[agent.name])._replace(policy_id=agent.name)
+    agent_policies[agent.name] = (policy, {'kind': 'agent', 'workdir': run_dirs[agent.name],
+                                           'config': agent.config})
+
+  start = begin(f'Tournament: {len(pool)} bots and {len(agent_policies)} agents')
+  store_path = os.path.join(workdir, 'results.jsonl')
+  played = tournament_stage(config, env, pool, agent_policies, store_path)
+  stages['tournament'] = f'{played} shards played'
+  seconds['tournament'] = time.perf_counter() - start
+  log(f'  tournament: {played} new shards in {seconds["tournament"]:.0f} s')
+
+  start = begin('Report')
+  r = config.report
+  comparisons = [tuple(c.split(':', 1)) for c in r.comparisons]
+  notes = [f'Made by `offline-rl demo` (experiments/unplugged.py, workdir {workdir}).',
+           f'Dataset: {config.data.num_episodes} games of {config.env} among {len(pool)} '
+           f'ladder bots ({config.data.matchups}). Agents: ' + ', '.join(
+               f'{a.name} ({a.config}' + (f', top {a.top_fraction:.0%} of the ladder'
+                                          if a.top_fraction else '') + ')'
+               for a in config.agents) + '.']
+  paths = report.write(store_path, os.path.join(workdir, 'report'), title=r.title,
+                       anchor=r.anchor or None, anchor_rating=float(r.anchor_rating),
+                       comparisons=comparisons, confidence=float(r.confidence),
+                       num_samples=int(r.bootstrap), seed=int(config.seed), notes=notes)
+  seconds['report'] = time.perf_counter() - start
+  stages['report'] = paths['markdown']
+  if progress:
+    from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
+    report.print_summaries(analysis.summarize(
+        store_path, anchor=r.anchor or None, anchor_rating=float(r.anchor_rating),
+        comparisons=comparisons, confidence=float(r.confidence),
+        num_samples=int(r.bootstrap), seed=int(config.seed)))
+  log(f'Report: {paths["markdown"]}\n        {paths["html"]}')
+  return Outcome(workdir, paths, stages, seconds)
+
+
+def _cache_compilations(workdir: str) -> None:
+  """Re-runs reuse compiled XLA programs from a persistent cache in the workdir."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.config.jax_compilation_cache_dir is None:
+    jax.config.update('jax_compilation_cache_dir', os.path.join(workdir, '.jax_cache'))
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
+
