@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import threading
 import zlib
 from typing import Any, Iterator, Sequence
 
@@ -64,6 +65,8 @@ class _ShardReader:
     self.offsets = offsets
     self._reader = None
     self._expected = expected_records
+    # Readers are not thread-safe; the streaming backend reads from its own thread.
+    self._lock = threading.RLock()
 
   def _open(self):
     if self._reader is not None:
@@ -91,6 +94,10 @@ class _ShardReader:
 
   def scan_offsets(self) -> np.ndarray:
     """Byte offsets of every record of a TFRecord shard (one pass over the file)."""
+    with self._lock:
+      return self._scan_offsets()
+
+  def _scan_offsets(self) -> np.ndarray:
     self._open()
     offsets, offset = [], 0
     while True:
@@ -112,12 +119,16 @@ class _ShardReader:
     return self.offsets
 
   def read(self, record: int) -> bytes:
+    with self._lock:
+      return self._read(record)
+
+  def _read(self, record: int) -> bytes:
     self._open()
     try:
       if self.file_format == 'array_record':
         return self._reader.read([int(record)])[0]
       if self.offsets is None:
-        self.scan_offsets()
+        self._scan_offsets()
       data, _ = self._reader.read(int(self.offsets[record]))
       return data
     except DatasetError:
@@ -128,12 +139,15 @@ class _ShardReader:
 
   def read_many(self, records: Sequence[int]) -> list[bytes]:
     if self.file_format == 'array_record':
-      self._open()
-      try:
-        return list(self._reader.read([int(r) for r in records]))
-      except Exception as e:  # pylint: disable=broad-except
-        raise DatasetError(f'cannot read shard {self.path}: {e}. The file is corrupt; '
-                           're-record or re-download it.') from e
+      with self._lock:
+        self._open()
+        try:
+          return list(self._reader.read([int(r) for r in records]))
+        except DatasetError:
+          raise
+        except Exception as e:  # pylint: disable=broad-except
+          raise DatasetError(f'cannot read shard {self.path}: {e}. The file is '
+                             'corrupt; re-record or re-download it.') from e
     return [self.read(r) for r in records]
 
   def close(self):

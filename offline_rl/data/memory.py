@@ -1,7 +1,7 @@
 """In-memory backend: episodes laid end to end on the device, windows gathered in jit.
 
-All selected episodes are decoded once into flat columns [S+1, ...] (row 0 is a zero
-row), with a table of every valid window start. One compiled call draws B starts
+All selected episodes are decoded once into one packed matrix (each episode preceded by
+a zero row), with a table of every valid window start. One compiled call draws B starts
 uniformly from that table with `fold_in(key(seed), batch_index)` and gathers each window
 as one contiguous `dynamic_slice`, so the iterator's whole state is the batch index.
 """
@@ -15,6 +15,8 @@ import numpy as np
 
 from offline_rl.data import source as source_lib
 from offline_rl.datasets import reader as reader_lib
+
+WIDE = 8  # words a step from which a column gets its own matrix
 
 
 class MemoryBackend:
@@ -54,54 +56,100 @@ class MemoryBackend:
     self.episodes = np.asarray(kept, np.int64)
     lengths = dataset.lengths[self.episodes]
     num_windows = lengths - unroll_length + 1
-    begins = 1 + np.concatenate([[0], np.cumsum(lengths)[:-1]])  # row 0 is padding
-    # Every valid start s = -1..L-1-T of every episode, as a row of the flat arrays.
+    # Each episode is preceded by one zero row, which the windows starting before
+    # the episode (s = -1) read: a window is then one contiguous block of rows.
+    begins = 1 + np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     episode_of_start = np.repeat(np.arange(len(kept)), num_windows)
     first_window = np.concatenate([[0], np.cumsum(num_windows)[:-1]])
     offset_in_episode = np.arange(num_windows.sum()) - first_window[episode_of_start]
     start_rows = begins[episode_of_start] - 1 + offset_in_episode
     self.num_windows = int(num_windows.sum())
     self.num_steps = int(lengths.sum())
-    self.nbytes = 0
-    data = {}
-    for c in columns:
+    # Columns are stored as uint32 words (4-byte values bit-cast, narrower ones
+    # widened): a wide column (>= WIDE words a step, e.g. an observation) gets its own
+    # [R, F] matrix, gathered straight into its output; the narrow ones (reward,
+    # flags, actions, ...) share one matrix. XLA's row gather costs per row, so a batch
+    # is a few row gathers, each one pass over its bytes.
+    rows_of_steps = np.concatenate([b + np.arange(n) for b, n in zip(begins, lengths)])
+    total_rows = int(lengths.sum() + len(lengths))
+    widths = [int(np.prod(pieces[c.key][0].shape[1:], dtype=np.int64)) for c in columns]
+    narrow_width = sum(w for w in widths if w < WIDE)
+    matrices = {}
+    if narrow_width:
+      matrices['narrow'] = np.zeros((total_rows, narrow_width), np.uint32)
+    layout, narrow_offset = [], 0
+    for c, width in zip(columns, widths):
       stacked = np.concatenate(pieces[c.key])
-      padded = np.concatenate([np.zeros((1,) + stacked.shape[1:], stacked.dtype),
-                               stacked])
-      self.nbytes += padded.nbytes
-      data[c.key] = jnp.asarray(padded)
-    self._data = data
+      pieces[c.key] = None
+      dtype = stacked.dtype
+      if dtype.itemsize == 8:  # JAX runs 32-bit: store int64/float64 as 32-bit.
+        dtype = np.dtype(np.float32 if dtype.kind == 'f' else np.int32)
+        stacked = stacked.astype(dtype)
+      rows = stacked.reshape(len(stacked), width)
+      words = rows.view(np.uint32) if dtype.itemsize == 4 else rows.astype(
+          np.int64).astype(np.uint32)
+      if width >= WIDE:
+        name, offset = c.key, 0
+        matrices[name] = np.zeros((total_rows, width), np.uint32)
+      else:
+        name, offset = 'narrow', narrow_offset
+        narrow_offset += width
+      matrices[name][rows_of_steps, offset:offset + width] = words
+      layout.append((c.key, dtype.name, name, offset, width, stacked.shape[1:]))
+    self.nbytes = sum(m.nbytes for m in matrices.values())
+    self._layout = tuple(layout)
+    self._data = {k: jnp.asarray(v) for k, v in matrices.items()}
+    del matrices
     self._start_rows = jnp.asarray(start_rows, jnp.int32)
     self._episode_of_start = jnp.asarray(episode_of_start, jnp.int32)
     self._begins = jnp.asarray(begins, jnp.int32)
-    self._metadata = {k: jnp.asarray(v) for k, v in
-                      source_lib.episode_metadata(dataset, self.episodes).items()}
+    metadata = source_lib.episode_metadata(dataset, self.episodes)
+    # Numeric metadata as one [E, k] uint32 matrix: one gather a batch.
+    self._metadata_names = tuple((k, v.dtype.name) for k, v in metadata.items())
+    self._metadata = jnp.asarray(np.stack(
+        [v.astype(v.dtype.name).view(np.uint32) for v in metadata.values()], axis=1))
     self.batch_size, self.unroll_length, self.seed = batch_size, unroll_length, seed
     self._sample = jax.jit(functools.partial(
-        _gather, batch_size=batch_size, window=unroll_length + 1))
+        _gather, batch_size=batch_size, window=unroll_length + 1, layout=self._layout,
+        metadata_names=self._metadata_names))
 
   def sample(self, batch_index: int):
-    key = jax.random.fold_in(jax.random.key(self.seed), batch_index)
     columns, mask, metadata = self._sample(
-        key, self._data, self._start_rows, self._episode_of_start, self._begins,
-        self._metadata)
+        jnp.uint32(self.seed), jnp.uint32(batch_index), self._data, self._start_rows,
+        self._episode_of_start, self._begins, self._metadata)
     return source_lib.to_batch(self.dataset, columns, mask, metadata, xp=jnp)
 
 
-def _gather(key, data, start_rows, episode_of_start, begins, metadata, *, batch_size,
-            window):
-  """B uniform windows: columns {key: [B, window, ...]}, mask [B, window], metadata."""
+def _gather(seed, batch_index, data, start_rows, episode_of_start, begins, metadata, *,
+            batch_size, window, layout, metadata_names):
+  """B uniform windows: columns {key: [B, window, ...]}, mask [B, window], metadata.
+
+  The key is `fold_in(key(seed), batch_index)`. A step before the episode reads the
+  zero row that precedes every episode, so a window is one contiguous block.
+  """
+  key = jax.random.fold_in(jax.random.key(seed), batch_index)
   pick = jax.random.randint(key, (batch_size,), 0, start_rows.shape[0])
   rows = start_rows[pick]  # [B]
   episode = episode_of_start[pick]  # [B]
-  mask = (rows[:, None] + jnp.arange(window)[None]) >= begins[episode][:, None]
-
-  def cut(x):
-    def one(row):
-      return jax.lax.dynamic_slice_in_dim(x, row, window, axis=0)
-    windows = jax.vmap(one)(rows)  # [B, window, ...]
-    m = mask.reshape(mask.shape + (1,) * (windows.ndim - 2))
-    return jnp.where(m, windows, jnp.zeros((), windows.dtype))
-
-  columns = {k: cut(v) for k, v in data.items()}
-  return columns, mask, {k: v[episode] for k, v in metadata.items()}
+  positions = rows[:, None] + jnp.arange(window)[None]  # [B, window]
+  mask = positions >= begins[episode][:, None]
+  flat_positions = positions.reshape(-1)
+  gathered = {name: jnp.take(matrix, flat_positions, axis=0, mode='clip').reshape(
+      batch_size, window, -1) for name, matrix in data.items()}  # [B, window, F]
+  columns = {}
+  for key_name, dtype, name, offset, width, shape in layout:
+    part = gathered[name]
+    if name == 'narrow':
+      part = part[..., offset:offset + width]
+    dtype = jnp.dtype(dtype)
+    if dtype.itemsize == 4:
+      part = jax.lax.bitcast_convert_type(part, dtype)
+    elif dtype == jnp.bool_:
+      part = part != 0
+    else:
+      part = part.astype(jnp.int32).astype(dtype)
+    columns[key_name] = part.reshape((batch_size, window) + tuple(shape))
+  meta_words = metadata[episode]  # [B, k]
+  meta = {name: jax.lax.bitcast_convert_type(meta_words[:, i], jnp.dtype(dtype))
+          for i, (name, dtype) in enumerate(metadata_names)}
+  return columns, mask, meta
