@@ -14,11 +14,11 @@ def make_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
                 policy_id: str = 'bc') -> types.Policy:
   """A `types.Policy` for the network.
 
-  Its state is (core state, previous action); `apply(params, timestep, state, key)`
-  takes one seat's unbatched time step (callers vmap). `rating` is the rating input
-  (read only by rating-conditioned networks).
+  Its params are {'network': params, 'rating': [] float32}: the rating input (read
+  only by rating-conditioned networks) is data, so evaluating another rating does not
+  recompile. Its state is (core state, previous action); `apply(params, timestep,
+  state, key)` takes one seat's unbatched time step (callers vmap).
   """
-  rating = float(rating)
 
   def init_state(key):
     del key
@@ -26,7 +26,8 @@ def make_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
     prev = {name: jnp.zeros((), leaf.dtype) for name, leaf in spec.action.items()}
     return (core, prev)
 
-  def apply(params, timestep: types.TimeStep, state, key):
+  def apply(policy_params, timestep: types.TimeStep, state, key):
+    params, rating = policy_params['network'], policy_params['rating']
     core, prev = state
     add = lambda x: jnp.asarray(x)[None, None]
     inputs = networks.NetworkInputs(
@@ -35,11 +36,12 @@ def make_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
                            jax.tree.map(add, timestep.legal_action_mask)),
         prev_action=jax.tree.map(add, prev),
         is_first=add(timestep.is_first),
-        rating=jnp.full((1, 1), rating, jnp.float32))
+        rating=jnp.broadcast_to(rating, (1, 1)).astype(jnp.float32))
     core = jax.tree.map(lambda s: s[None], core)
     outputs, core = network.apply(params, inputs, core, key, None, greedy)
     action = {name: outputs.action[name][0, 0].astype(leaf.dtype)
               for name, leaf in spec.action.items()}
     return action, (jax.tree.map(lambda s: s[0], core), action)
 
-  return types.Policy(policy_id, apply, params, init_state)
+  policy_params = {'network': params, 'rating': jnp.float32(rating)}
+  return types.Policy(policy_id, apply, policy_params, init_state)

@@ -89,7 +89,40 @@ def make_eval_fn(config, agent, top_rating):
                                   seed=int(config.seed), top_rating=top_rating)
 
 
+def check_config(config) -> None:
+  """Raises ValueError naming what a config lacks before anything is loaded."""
+  if not config.dataset:
+    raise ValueError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. one '
+                     'written by `offline-rl data record`).')
+  if config.agent == 'ftbc' and not config.init_from:
+    raise ValueError('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
+                     'RUN_DIR/checkpoints/STEP).')
+
+
+def run(config, workdir: str, progress: bool = True):
+  """Trains `config`'s agent on its dataset into `workdir`; returns the Learner."""
+  # pylint: disable=g-import-not-at-top
+  from offline_rl import agents
+  from offline_rl import learner as learner_lib
+  check_config(config)
+  iterator = make_iterator(config)
+  agent = agents.make(config.agent, iterator.spec, config)
+  holder = {}
+  eval_fn = make_eval_fn(config, agent,
+                         lambda: holder['learner'].meta.get('top_rating'))
+  learner = learner_lib.Learner(agent, iterator, config, workdir, eval_fn=eval_fn,
+                                progress=progress)
+  holder['learner'] = learner
+  try:
+    learner.train()
+  finally:
+    learner.close()
+  return learner
+
+
 def main(argv):
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
   if len(argv) > 1:
     raise SystemExit(f'offline-rl train: unexpected arguments {argv[1:]}.')
   config = _CONFIG.value
@@ -98,24 +131,10 @@ def main(argv):
                      '--config experiments/bc.py:bc --config.dataset=PATH.')
   if not _WORKDIR.value:
     raise SystemExit('offline-rl train: give --workdir, the run directory.')
-  if not config.dataset:
-    raise SystemExit('offline-rl train: set --config.dataset=PATH (an RLDS dataset '
-                     'directory, e.g. one written by `offline-rl data record`).')
-  if config.agent == 'ftbc' and not config.init_from:
-    raise SystemExit('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
-                     'RUN_DIR/checkpoints/STEP).')
-  # pylint: disable=g-import-not-at-top
-  from offline_rl import agents
-  from offline_rl import learner as learner_lib
-  iterator = make_iterator(config)
-  agent = agents.make(config.agent, iterator.spec, config)
-  holder = {}
-  eval_fn = make_eval_fn(config, agent,
-                         lambda: holder['learner'].meta.get('top_rating'))
-  learner = learner_lib.Learner(agent, iterator, config, _WORKDIR.value,
-                                eval_fn=eval_fn, progress=_PROGRESS.value)
-  holder['learner'] = learner
-  state = learner.train()
-  learner.close()
-  print(f'Trained {config.agent} to step {int(state.step)}; run in '
+  try:
+    check_config(config)
+  except ValueError as error:
+    raise SystemExit(f'offline-rl train: {error}') from error
+  learner = run(config, _WORKDIR.value, _PROGRESS.value)
+  print(f'Trained {config.agent} to step {int(learner.state.step)}; run in '
         f'{learner.workdir}.', file=sys.stderr)

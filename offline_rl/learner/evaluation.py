@@ -62,8 +62,10 @@ def make_eval_fn(env, agent, opponents: Sequence[types.Policy] = (),
                  top_rating=lambda: None):
   """`eval_fn(params, step) -> results` for `Learner(eval_fn=...)`.
 
-  The rollout compiles once, at the first call; later calls pass the new params.
-  `top_rating()` gives the rating input of rating-conditioned agents.
+  The rollout compiles once, at the first call; later calls pass the new policy
+  params (the agent's policy must keep its apply function's semantics fixed and put
+  everything that varies in the policy's params). `top_rating()` gives the rating
+  input of rating-conditioned agents.
   """
   if len(opponents) != env.spec.num_players - 1:
     raise ValueError(f'{env.spec.env_id} has {env.spec.num_players} seats: give '
@@ -71,12 +73,12 @@ def make_eval_fn(env, agent, opponents: Sequence[types.Policy] = (),
   cache = {}
 
   def eval_fn(params, step):
+    policy = agent.make_policy(params, greedy=greedy, top_rating=top_rating())
     if not cache:
-      policy = agent.make_policy(params, greedy=greedy, top_rating=top_rating())
       cache['policies'] = [policy, *opponents]
       cache['run'] = rollout.make_run(env, cache['policies'],
                                       env.spec.max_episode_steps + 1)
-    all_params = (params,) + tuple(p.params for p in opponents)
+    all_params = (policy.params,) + tuple(p.params for p in opponents)
     return _play(env, cache['run'], cache['policies'], all_params, num_episodes,
                  seed + int(step))
   return eval_fn

@@ -90,7 +90,12 @@ def _compiled_update(loss_fn, optimizer_json: str, num_steps: int, replicated):
 
 
 def _stack(batches: Sequence[Any]):
-  return jax.tree.map(lambda *x: np.stack([np.asarray(v) for v in x]), *batches)
+  """Stacks K batches [B, ...] into [K, B, ...]; device arrays stay on device."""
+  def stack(*leaves):
+    if isinstance(leaves[0], jax.Array):
+      return jnp.stack(leaves)
+    return np.stack([np.asarray(v) for v in leaves])
+  return jax.tree.map(stack, *batches)
 
 
 def _time_to(step: int, previous: int, every: int) -> bool:

@@ -1,0 +1,236 @@
+"""BC and FT-BC learn: from a strong Corridor bot, through the CLI on a recorded
+dataset (FT-BC warm-starts from BC and beats it), with rating conditioning, and on
+CartPole (slow). The loss masks unused heads and illegal logged actions."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from offline_rl import agents
+from offline_rl import datasets
+from offline_rl import learner
+from offline_rl import rollout
+from offline_rl import specs
+from offline_rl.agents.bc import losses
+from offline_rl.environments import make
+from offline_rl.environments import toy
+from offline_rl.networks import heads
+
+EXPERIMENT = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'bc.py')
+WEAK = 'offline_rl.environments.toy:bot(0.3)'
+
+
+def tiny(config, **overrides):
+  config.network.mlp_sizes = (32, 32)
+  config.network.value_hidden = (8,)
+  config.batch_size = 64
+  config.updates_per_call = 50
+  config.log_every = 50
+  config.optimizer.learning_rate = 3e-3
+  config.update(overrides)
+  return config
+
+
+@pytest.fixture(scope='module')
+def env():
+  return make('toy/corridor-v0', length=6, max_steps=20)
+
+
+@pytest.fixture(scope='module')
+def games(env):
+  """Games of a strong bot (rating 1500) against a weak one (800), both seats."""
+  policies = [toy.bot(0.9, rating=1500.0), toy.bot(0.3, rating=800.0)]
+  state = rollout.init(env, policies, jax.random.PRNGKey(0), num_envs=64)
+  _, steps = rollout.make_run(env, policies, 60)(tuple(p.params for p in policies),
+                                                 state)
+  return steps
+
+
+def test_bc_of_a_strong_bot_beats_a_weak_bot(env, games, tmp_path):
+  data = learner.InMemoryIterator(games, env.spec, batch_size=64, unroll_length=1,
+                                  seats=[0], ratings=[1500.0, 800.0])
+  config = tiny(agents.default_config('bc'), num_steps=300)
+  agent = agents.make('bc', env.spec, config)
+  learner.Learner(agent, data, config, str(tmp_path), progress=False).train()
+  policy = learner.load_policy(str(tmp_path), greedy=False)
+  assert policy.policy_id == 'bc'
+  trained = learner.evaluate(env, policy, [toy.bot(0.3)], num_episodes=200)
+  untrained = learner.evaluate(env, agent.make_policy(agent.init(jax.random.PRNGKey(0))),
+                               [toy.bot(0.3)], num_episodes=200)
+  assert trained['win_rate'] > 0.85, trained
+  assert untrained['win_rate'] < 0.6, untrained
+
+
+def test_rating_conditioning_plays_at_the_requested_level(env, games, tmp_path):
+  data = learner.InMemoryIterator(games, env.spec, batch_size=64, unroll_length=1,
+                                  ratings=[1500.0, 800.0])  # both seats
+  config = tiny(agents.default_config('bc'), num_steps=400)
+  config.network.use_rating = True
+  agent = agents.make('bc', env.spec, config)
+  run = learner.Learner(agent, data, config, str(tmp_path), progress=False)
+  run.train()
+  assert run.meta['top_rating'] == 1500.0
+  top = learner.load_policy(str(tmp_path))  # defaults to the top rating seen
+  assert float(top.params['rating']) == 1500.0
+  low = agent.make_policy(run.params, rating=800.0)
+  wins_top = learner.evaluate(env, top, [toy.bot(0.5)], 300)['win_rate']
+  wins_low = learner.evaluate(env, low, [toy.bot(0.5)], 300)['win_rate']
+  assert wins_top > wins_low + 0.15, (wins_top, wins_low)
+
+
+@pytest.fixture(scope='module')
+def corridor_dataset(env, tmp_path_factory):
+  path = tmp_path_factory.mktemp('data') / 'corridor'
+  strong, weak = toy.bot(0.9, rating=1500.0), toy.bot(0.1, rating=800.0)
+  datasets.record(env, [(strong, weak), (weak, strong)], str(path), num_episodes=256,
+                  num_envs=64, progress=False, log=None)
+  return str(path)
+
+
+def experiment(name, **overrides):
+  """The config `experiments/bc.py:<name>`, loaded as the command line loads it."""
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config = config_flags.config_flags._LoadConfigModule(  # pylint: disable=protected-access
+      'bc_experiment', EXPERIMENT).get_config(name)
+  config.update(overrides)
+  return config
+
+
+def tiny_cli(config, dataset):
+  config.update(dataset=dataset, batch_size=64, updates_per_call=50, log_every=50,
+                eval_episodes=300, eval_opponent=WEAK, validation_fraction=0.0)
+  config.network.mlp_sizes = (32, 32)
+  config.network.value_hidden = (8,)
+  return config
+
+
+def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
+  from offline_rl.commands import train  # pylint: disable=g-import-not-at-top
+  bc_dir, ft_dir = str(tmp_path / 'bc'), str(tmp_path / 'ftbc')
+  bc_config = tiny_cli(experiment('bc', num_steps=300, eval_every=300),
+                       corridor_dataset)
+  bc_config.optimizer.learning_rate = 3e-3
+  bc = train.run(bc_config, bc_dir, progress=False)
+  bc_eval = learner.read_metrics(bc_dir, 'eval')
+  assert os.listdir(os.path.join(bc_dir, 'checkpoints')) == ['300']
+  # FT-BC: the top-rated half at a lower rate with warm-up; it must start from BC.
+  ft_config = tiny_cli(experiment('ftbc', num_steps=200, eval_every=200,
+                                  init_from=bc_dir), corridor_dataset)
+  ft_config.optimizer.learning_rate = 1e-3
+  assert list(ft_config.filters) == ['rating>=1500']
+  train.run(ft_config, ft_dir, progress=False)
+  ft_train = learner.read_metrics(ft_dir)
+  ft_eval = learner.read_metrics(ft_dir, 'eval')
+  # From scratch, 50 warm-up steps at <= 5e-5 leave the loss near log(3) = 1.1.
+  assert ft_train[0]['loss'] < 0.6, ft_train[0]
+  assert ft_eval[-1]['win_rate'] >= 0.8, ft_eval
+  assert ft_eval[-1]['win_rate'] > bc_eval[-1]['win_rate'] + 0.05, (ft_eval, bc_eval)
+  _, _, ft_meta = learner.load_agent(ft_dir)
+  assert ft_meta['init_from'].startswith(bc.workdir)
+
+
+def test_ftbc_needs_a_bc_run_and_a_matching_network(env, games, tmp_path):
+  from offline_rl.commands import train  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match='init_from'):
+    train.check_config(experiment('ftbc', dataset='/data'))
+  with pytest.raises(ValueError, match='config.dataset'):
+    train.check_config(experiment('bc'))
+  data = learner.InMemoryIterator(games, env.spec, batch_size=64, unroll_length=1)
+  bc_config = tiny(agents.default_config('bc'), num_steps=50)
+  bc_agent = agents.make('bc', env.spec, bc_config)
+  bc_run = learner.Learner(bc_agent, data, bc_config, str(tmp_path / 'bc'),
+                           progress=False)
+  bc_run.train()
+  ft_config = tiny(agents.default_config('ftbc'), num_steps=50,
+                   init_from=str(tmp_path / 'bc'))
+  ft = learner.Learner(agents.make('ftbc', env.spec, ft_config), data, ft_config,
+                       str(tmp_path / 'ft'), progress=False)
+  assert int(ft.state.step) == 0
+  assert all(jax.tree.leaves(jax.tree.map(np.array_equal, ft.params, bc_run.params)))
+  wider = tiny(agents.default_config('ftbc'), init_from=str(tmp_path / 'bc'))
+  wider.network.mlp_sizes = (48, 32)
+  with pytest.raises(ValueError, match='does not fit this network'):
+    learner.Learner(agents.make('ftbc', env.spec, wider), data, wider,
+                    str(tmp_path / 'wider'), progress=False)
+
+
+def test_the_train_command_line(corridor_dataset, tmp_path):
+  """The real `offline-rl train` parses config overrides and writes a run."""
+  command = [os.path.join(os.path.dirname(sys.executable), 'offline-rl'), 'train',
+             '--config', f'{EXPERIMENT}:bc', f'--config.dataset={corridor_dataset}',
+             '--config.num_steps=20', '--config.updates_per_call=10',
+             '--config.batch_size=16', '--config.network.mlp_sizes=(8,)',
+             f'--workdir={tmp_path}/run']
+  result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'Trained bc to step 20' in result.stderr
+  config = json.loads(open(f'{tmp_path}/run/config.json').read())
+  assert config['num_steps'] == 20 and config['network']['mlp_sizes'] == [8]
+  bad = subprocess.run(command[:3] + [f'{EXPERIMENT}:ftbc', '--config.dataset=/x',
+                                      f'--workdir={tmp_path}/ft'],
+                       capture_output=True, text=True, timeout=300)
+  assert bad.returncode != 0 and 'set --config.init_from' in bad.stderr
+
+
+def test_cross_entropy_masks_unused_heads_and_illegal_logged_actions():
+  spec = {'function': specs.ArraySpec((), 'int32', num_values=3),
+          'unit': specs.ArraySpec((), 'int32', num_values=3)}
+  unit_rows = np.array([[1, 1, 0],    # function 0: two legal units
+                        [0, 0, 0],    # function 1: uses no unit
+                        [0, 1, 0]],   # function 2: one forced unit
+                       bool)
+  steps = 5
+  mask = {'function': np.ones((1, steps, 3), bool),
+          'unit': np.broadcast_to(unit_rows, (1, steps, 3, 3))}
+  actions = {'function': np.array([[0, 1, 2, 0, 0]]), 'unit': np.array([[1, 0, 1, 2, 0]])}
+  trained = np.array([[True, True, True, True, False]])
+  rows = heads.head_masks(spec, mask, actions)
+  logits = {k: heads.apply_mask(jnp.zeros((1, steps, 3)), rows[k]) for k in spec}
+  terms = losses.cross_entropy_terms(spec, logits, actions, mask, trained)
+  loss, count, _, illegal = terms['function']
+  assert int(count) == 4 and float(illegal) == 0.0
+  np.testing.assert_allclose(loss, np.log(3), rtol=1e-6)
+  # Unit: step 0 counts (2 legal); step 1 unused (no legal unit); step 2 forced;
+  # step 3 logged an illegal unit; step 4 is not trained.
+  loss, count, accuracy, illegal = terms['unit']
+  assert int(count) == 1
+  np.testing.assert_allclose(loss, np.log(2), rtol=1e-6)
+  np.testing.assert_allclose(illegal, 1 / 4)
+  # The loss is finite and its gradient too, even with illegal logged actions.
+  grad = jax.grad(lambda z: losses.cross_entropy_terms(
+      spec, {'function': logits['function'], 'unit': heads.apply_mask(z, rows['unit'])},
+      actions, mask, trained)['unit'][0])(jnp.zeros((1, steps, 3)))
+  assert np.all(np.isfinite(grad)) and np.abs(grad[0, 3]).sum() == 0
+
+
+def cartpole_controller(timestep, state, key):
+  """A PD controller on pole angle and angular velocity (plus cart terms)."""
+  del key
+  x, x_dot, theta, theta_dot = jax.tree.leaves(timestep.observation)[0]
+  push_right = theta + 0.5 * theta_dot + 0.01 * x + 0.1 * x_dot > 0
+  return {'action': push_right.astype(jnp.int64)}, state
+
+
+@pytest.mark.slow
+def test_bc_on_cartpole_reaches_475(tmp_path):
+  from offline_rl import types  # pylint: disable=g-import-not-at-top
+  env = make('gym/CartPole-v1')
+  expert = types.Policy('pd', lambda p, ts, s, k: cartpole_controller(ts, s, k), ())
+  expert_return = learner.evaluate(env, expert, [], num_episodes=16)['return']
+  assert expert_return >= 495, expert_return
+  data = learner.InMemoryIterator.from_policies(
+      env, [expert], num_envs=16, num_steps=500, batch_size=256, unroll_length=1)
+  config = agents.default_config('bc')
+  config.update(num_steps=3000, updates_per_call=100, log_every=500,
+                checkpoint_every=3000)
+  agent = agents.make('bc', env.spec, config)
+  learner.Learner(agent, data, config, str(tmp_path), progress=False).train()
+  policy = learner.load_policy(str(tmp_path), greedy=True)
+  result = learner.evaluate(env, policy, [], num_episodes=16)
+  assert result['return'] >= 475, result
