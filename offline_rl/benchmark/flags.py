@@ -54,3 +54,21 @@ def comparisons() -> list[tuple[str, str]]:
       raise flags.ValidationError(f'--compare takes A:B pairs; got {item!r}.')
     out.append((a, b))
   return out
+
+
+def resolve_players(command: str, specs, env):
+  """Players from specs; bad specs end the command with the reason, no traceback."""
+  from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
+  try:
+    return benchmark.players_from_specs(specs, env)
+  except (ValueError, KeyError, FileNotFoundError) as error:
+    message = error.args[0] if error.args else str(error)
+    raise SystemExit(f'offline-rl {command}: {message}') from error
+
+
+def make_env_or_exit(command: str):
+  try:
+    return make_env()
+  except (ValueError, KeyError, TypeError) as error:
+    message = error.args[0] if error.args else str(error)
+    raise SystemExit(f'offline-rl {command}: {message}') from error

@@ -81,10 +81,15 @@ def _load_checkpoint(path: str, env) -> types.Policy:
     raise FileNotFoundError(f'No run directory at {path!r}; pass the --workdir a training '
                             'run wrote (it holds the checkpoints).')
   from offline_rl import learner  # pylint: disable=g-import-not-at-top
-  try:
-    return learner.load_policy(path, env=env)
-  except TypeError:
-    return learner.load_policy(path)
+  policy = learner.load_policy(path)
+  from offline_rl import specs  # pylint: disable=g-import-not-at-top
+  from offline_rl.learner import checkpoints  # pylint: disable=g-import-not-at-top
+  _, spec_json = checkpoints.read_run_files(checkpoints.resolve(path)[0])
+  mismatches = specs.spec_mismatches(specs.EnvSpec.from_json(spec_json), env.spec)
+  if mismatches:
+    raise ValueError(f'The agent in {path} was trained on another interface than '
+                     f'{env.spec.env_id}\'s:\n  ' + '\n  '.join(mismatches))
+  return policy
 
 
 def resolve(spec: str, env) -> list[tuple[str, types.Policy, dict[str, Any]]]:

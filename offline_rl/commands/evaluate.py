@@ -36,9 +36,8 @@ def _agent_spec(value: str) -> str:
 def main(argv):
   del argv
   from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
-  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
-  env = common.make_env()
-  agent = benchmark.players_from_specs([_agent_spec(AGENT.value)], env)
+  env = common.make_env_or_exit('evaluate')
+  agent = common.resolve_players('evaluate', [_agent_spec(AGENT.value)], env)
   if len(agent) != 1:
     raise flags.ValidationError('--agent must name one player (not a ladder).')
   agent = agent[0]
@@ -47,7 +46,7 @@ def main(argv):
   if env.spec.num_players == 1:
     players, matchups = [agent], [(agent.name,)]
   else:
-    opponents = [p for p in benchmark.players_from_specs(OPPONENTS.value, env)
+    opponents = [p for p in common.resolve_players('evaluate', OPPONENTS.value, env)
                  if p.name != agent.name]
     if not opponents:
       raise flags.ValidationError('--opponents resolved to no opponent.')

@@ -28,8 +28,8 @@ def main(argv):
   from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
   from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
   from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
-  env = common.make_env()
-  players = benchmark.players_from_specs(PLAYERS.value, env)
+  env = common.make_env_or_exit('tournament')
+  players = common.resolve_players('tournament', PLAYERS.value, env)
   if len(players) < 2 and env.spec.num_players == 2:
     raise flags.ValidationError('A tournament needs at least two players.')
   benchmark.run(common.STORE.value, env, players, games_per_match=common.GAMES.value,
