@@ -66,6 +66,13 @@ class OpenSpielEnv:
       raise ValueError(f'OpenSpiel game {game!r} provides neither an observation tensor '
                        'nor an information-state tensor; the protocol needs arrays.')
     self.observation_shape = tuple(shape)
+    observation_lib = _deps.require('open_spiel.python.observation', 'OpenSpiel adapters')
+    self._observer = observation_lib.make_observation(
+        self.game, None if self._tensor == 'observation' else
+        pyspiel.IIGObservationType(perfect_recall=True))
+    if self._observer.tensor.size != int(np.prod(self.observation_shape)):
+      raise ValueError(f'{game}: OpenSpiel observer gives {self._observer.tensor.size} '
+                       f'values, the game declares {self.observation_shape}.')
     self.num_players = self.game.num_players()
     self.num_actions = self.game.num_distinct_actions()
     self.spec = specs.EnvSpec(
@@ -79,74 +86,103 @@ class OpenSpielEnv:
         params={'game': game, **{k: v for k, v in game_params.items()
                                  if isinstance(v, (int, float, str, bool))}})
     self.states, self._rngs, self._episodes, self._seed = [], [], [], 0
+    self._buffers = {}
 
   def observe(self, state, player: int) -> np.ndarray:
-    tensor = (state.observation_tensor(player) if self._tensor == 'observation'
-              else state.information_state_tensor(player))
-    return np.asarray(tensor, np.float32).reshape(self.observation_shape)
+    """`player`'s observation of `state`, shaped like the spec (a fresh array)."""
+    self._observer.set_from(state, player)
+    return self._observer.tensor.reshape(self.observation_shape).copy()
 
   def _resolve_chance(self, state, rng):
     while state.is_chance_node():
       outcomes, probs = zip(*state.chance_outcomes())
       state.apply_action(int(rng.choice(outcomes, p=np.asarray(probs) / np.sum(probs))))
 
-  def _record(self, state, reward, first) -> host.Record:
-    last = state.is_terminal()
-    players = range(self.num_players)
-    if last:
-      to_play = np.zeros(self.num_players, bool)
-    elif state.is_simultaneous_node():
-      to_play = np.array([bool(state.legal_actions(p)) for p in players])
-    else:
-      to_play = np.array([p == state.current_player() for p in players])
-    legal = np.zeros((self.num_players, self.num_actions), bool)
-    for p in players:
-      if to_play[p]:
-        legal[p, state.legal_actions(p)] = True
-    observation = {'observation': np.stack([self.observe(state, p) for p in players]),
-                   'to_play': to_play.astype(np.float32)}
-    masks = {'action': turns.seat_masks(legal, to_play, last)}
-    return host.Record(observation, masks, np.asarray(reward, np.float32), first, last, last)
+  def _allocate(self, num_envs):
+    shape = (num_envs, self.num_players)
+    self._buffers = {
+        'observation': np.zeros(shape + (int(np.prod(self.observation_shape)),), np.float32),
+        'to_play': np.zeros(shape, bool), 'legal': np.zeros(shape + (self.num_actions,), bool),
+        'reward': np.zeros(shape, np.float32), 'is_first': np.zeros(num_envs, bool),
+        'is_last': np.zeros(num_envs, bool)}
 
-  def _reset_one(self, i) -> host.Record:
+  def _write(self, i, state, reward, first):
+    """Writes game i's time step into the batch buffers."""
+    b = self._buffers
+    last = state.is_terminal()
+    b['is_first'][i], b['is_last'][i], b['reward'][i] = first, last, reward
+    b['to_play'][i] = False
+    b['legal'][i] = False
+    if not last:
+      if state.is_simultaneous_node():
+        for p in range(self.num_players):
+          legal = state.legal_actions(p)
+          b['to_play'][i, p] = bool(legal)
+          b['legal'][i, p, legal] = True
+      else:
+        player = state.current_player()
+        b['to_play'][i, player] = True
+        b['legal'][i, player, state.legal_actions(player)] = True
+    for p in range(self.num_players):
+      self._observer.set_from(state, p)
+      b['observation'][i, p] = self._observer.tensor
+
+  def _timestep(self) -> types.TimeStep:
+    b = self._buffers
+    num_envs = b['is_first'].shape[0]
+    last = b['is_last'].copy()
+    return types.TimeStep(
+        observation={
+            'observation': b['observation'].reshape(
+                (num_envs, self.num_players) + self.observation_shape).copy(),
+            'to_play': b['to_play'].astype(np.float32)},
+        legal_action_mask={'action': turns.seat_masks(b['legal'], b['to_play'], last)},
+        reward=b['reward'].copy(),
+        discount=np.where(last, 0.0, 1.0).astype(np.float32),
+        is_first=b['is_first'].copy(), is_last=last, is_terminal=last.copy())
+
+  def _reset_one(self, i):
     self._rngs[i] = np.random.default_rng(host.episode_seed(self._seed, i, self._episodes[i]))
     self._episodes[i] += 1
     state = self.game.new_initial_state()
     self._resolve_chance(state, self._rngs[i])
     self.states[i] = state
-    return self._record(state, np.zeros(self.num_players, np.float32), True)
+    self._write(i, state, 0.0, True)
 
   def reset_batch(self, seed: int, num_envs: int) -> types.TimeStep:
     """Starts `num_envs` games; fields [N, P, ...]."""
     self._seed, self._episodes = int(seed), [0] * num_envs
     self.states, self._rngs = [None] * num_envs, [None] * num_envs
-    return host.batch([self._reset_one(i) for i in range(num_envs)])
+    self._allocate(num_envs)
+    for i in range(num_envs):
+      self._reset_one(i)
+    return self._timestep()
 
   def step_batch(self, action) -> types.TimeStep:
     """Applies the acting seats' actions (leaves [N, P]); restarts finished games."""
     if not self.states:
       raise RuntimeError('Call reset_batch(seed, num_envs) before step_batch.')
     moves = np.asarray(action['action'])
-    records = []
     for i, state in enumerate(self.states):
       if state.is_terminal():
-        records.append(self._reset_one(i))
+        self._reset_one(i)
         continue
-      before = np.asarray(state.returns(), np.float32)
+      before = state.returns()
       if state.is_simultaneous_node():
         state.apply_actions([int(moves[i, p]) if state.legal_actions(p) else 0
                              for p in range(self.num_players)])
       else:
         player = state.current_player()
         move = int(moves[i, player])
-        if move not in state.legal_actions(player):
+        legal = 0 <= move < self.num_actions and self._buffers['legal'][i, player, move]
+        if not legal:
           raise ValueError(f'{self.spec.env_id}: seat {player} of game {i} played the '
                            f'illegal action {move}; legal: {state.legal_actions(player)}.')
         state.apply_action(move)
       self._resolve_chance(state, self._rngs[i])
-      reward = np.asarray(state.returns(), np.float32) - before
-      records.append(self._record(state, reward, False))
-    return host.batch(records)
+      reward = np.subtract(state.returns(), before)
+      self._write(i, state, reward, False)
+    return self._timestep()
 
 
 # OpenSpiel's own MCTS as graded opponents.

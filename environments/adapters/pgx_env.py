@@ -32,7 +32,11 @@ _STOCHASTIC = ('backgammon', '2048')
 
 
 class PgxState(NamedTuple):
-  """The adapter's state: pgx's own state plus a key for chance (stochastic games)."""
+  """The adapter's state: pgx's own state plus a key for chance (stochastic games).
+
+  `game.observation` is emptied (shape [0]): the TimeStep carries each seat's
+  observation, so the state does not carry a second copy. Everything else is pgx's.
+  """
   game: Any
   key: jax.Array
 
@@ -82,12 +86,22 @@ class PgxEnv:
       warnings.simplefilter('ignore', DeprecationWarning)
       return self.pgx_env.observe(game_state, player)
 
+  def _observations(self, game_state, seats) -> jax.Array:
+    """[P, ...] each seat's observation. pgx has already observed the state for the
+    player to move (`game_state.observation`); two-player games observe only the other."""
+    if self.num_players != 2:
+      return jax.vmap(lambda p: self.observe(game_state, p))(seats)
+    mover = game_state.current_player
+    other = self.observe(game_state, 1 - mover)
+    is_mover = (seats == mover).reshape((2,) + (1,) * other.ndim)
+    return jnp.where(is_mover, game_state.observation[None], other[None])
+
   def timestep(self, game_state, is_first) -> types.TimeStep:
     """The protocol's TimeStep ([P, ...] per-seat fields) of a pgx state."""
     seats = jnp.arange(self.num_players)
     is_last = game_state.terminated | game_state.truncated
     to_play = (seats == game_state.current_player) & ~is_last
-    observation = jax.vmap(lambda p: self.observe(game_state, p))(seats)
+    observation = self._observations(game_state, seats)
     legal = jnp.broadcast_to(game_state.legal_action_mask,
                              (self.num_players, self.num_actions))
     return types.TimeStep(
@@ -102,7 +116,7 @@ class PgxEnv:
   def reset(self, key: jax.Array) -> tuple[PgxState, types.TimeStep]:
     init_key, chance_key = jax.random.split(key)
     game_state = self.pgx_env.init(init_key)
-    return PgxState(game_state, chance_key), self.timestep(game_state, True)
+    return PgxState(_strip(game_state), chance_key), self.timestep(game_state, True)
 
   def step(self, state: PgxState, action) -> tuple[PgxState, types.TimeStep]:
     """Applies the seat to move's action; action {'action': [P] int}."""
@@ -113,4 +127,10 @@ class PgxEnv:
       game_state = self.pgx_env.step(game_state, move, step_key)
     else:
       game_state = self.pgx_env.step(game_state, move)
-    return PgxState(game_state, key), self.timestep(game_state, False)
+    return PgxState(_strip(game_state), key), self.timestep(game_state, False)
+
+
+def _strip(game_state):
+  """Empties the carried state's `observation`: the TimeStep holds every seat's copy,
+  and pgx's step never reads it, so carrying it again would only cost memory traffic."""
+  return game_state.replace(observation=jnp.zeros((0,), game_state.observation.dtype))
