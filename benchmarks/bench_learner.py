@@ -1,0 +1,276 @@
+"""Learner throughput: model FLOP utilisation of the BC update, and end-to-end rate vs d3rlpy.
+
+  .venv/bin/python benchmarks/bench_learner.py [--quick]
+
+1. MFU. The default BC network (256-256 MLP, linear heads) on a 32-float observation
+   with 4 actions, batch 256: FLOPs per update from XLA's cost analysis of a compiled
+   single update (a `lax.scan` body is counted once, so the scanned K-update function
+   would under-count K times), times the measured updates/s of the K-update scan with
+   the data on device, divided by the peak of a 2048^3 f32 matmul measured in the same
+   run.
+2. End to end against d3rlpy's DiscreteBC at its defaults (256-256 MLP encoder, batch
+   100): ours is `offline_rl.learner.Learner` on `offline_rl.data.make_iterator` over a
+   recorded Corridor dataset (sampling, transfer, logging included; checkpoints off);
+   d3rlpy's is `fit()` on the same transitions, batch sampling included, run in its own
+   venv (/tmp/d3rlpy-venv: d3rlpy pins gymnasium 1.0). Without that venv the
+   documented reference figure (225 updates/s, d3rlpy 2.8.1 on this machine kind) is
+   used and the JSON says so.
+
+Writes benchmarks/results/learner.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp
+import numpy as np
+
+from offline_rl import agents
+from offline_rl import batch as batch_lib
+from offline_rl import learner
+from offline_rl import specs
+
+D3RLPY_PYTHON = '/tmp/d3rlpy-venv/bin/python'
+D3RLPY_REFERENCE = 225.0  # updates/s, d3rlpy 2.8.1 DiscreteBC fit(), REFERENCES.md
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
+                       'learner.json')
+
+
+def peak_matmul_flops(size: int = 2048, repeats: int = 10) -> float:
+  """Best-of-`repeats` FLOP/s of an f32 [size, size] matmul."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+  matmul = jax.jit(lambda x: x @ x)
+  matmul(a).block_until_ready()
+  best = 0.0
+  for _ in range(repeats):
+    start = time.perf_counter()
+    matmul(a).block_until_ready()
+    best = max(best, 2 * size**3 / (time.perf_counter() - start))
+  return best
+
+
+def synthetic_spec(obs_size=32, num_actions=4) -> specs.EnvSpec:
+  return specs.EnvSpec(
+      'bench/vector', '0', 1,
+      observation={'observation': specs.ArraySpec((obs_size,), 'float32')},
+      action={'action': specs.ArraySpec((), 'int32', num_values=num_actions)},
+      legal_action_mask=None, max_episode_steps=100)
+
+
+def synthetic_batches(spec, num, batch_size, seed=0):
+  """[K, B, 2, ...] random windows (index 0 is the previous step)."""
+  rng = np.random.default_rng(seed)
+  shape = (num, batch_size, 2)
+  n = spec.action['action'].num_values
+  return batch_lib.Batch(
+      observation={'observation': rng.normal(size=shape + (32,)).astype(np.float32)},
+      action={'action': rng.integers(0, n, shape).astype(np.int32)},
+      reward=np.zeros(shape, np.float32), discount=np.ones(shape, np.float32),
+      is_first=np.zeros(shape, bool), is_last=np.zeros(shape, bool),
+      is_terminal=np.zeros(shape, bool), legal_action_mask=None,
+      mask=np.ones(shape, bool), metadata={'rating': np.zeros(shape[:2], np.float32)})
+
+
+def measure_mfu(batch_size=256, updates_per_call=100, calls=10) -> dict:
+  spec = synthetic_spec()
+  config = agents.default_config('bc')
+  agent = agents.make('bc', spec, config)
+  optimizer, schedule = learner.make_optimizer(config.optimizer, 10_000)
+  update = learner.make_update(agent.loss, optimizer, schedule)
+  params = agent.init(jax.random.PRNGKey(0))
+  state = learner.TrainState(params, optimizer.init(params), jnp.int32(0),
+                             jax.random.PRNGKey(1))
+  one = jax.tree.map(lambda x: x[:1], synthetic_batches(spec, 1, batch_size))
+  single = jax.jit(update).lower(state, (), one).compile()
+  flops_per_update = float(single.cost_analysis()['flops'])
+  batches = jax.device_put(synthetic_batches(spec, updates_per_call, batch_size))
+  scanned = jax.jit(update)
+  state, _ = scanned(state, (), batches)
+  jax.block_until_ready(state)
+  scanned_flops = float(scanned.lower(state, (), batches).compile().cost_analysis()['flops'])
+  times = []
+  for _ in range(calls):
+    start = time.perf_counter()
+    state, metrics = scanned(state, (), batches)
+    jax.block_until_ready((state, metrics))
+    times.append(time.perf_counter() - start)
+  peak = peak_matmul_flops()
+  best = updates_per_call / min(times)
+  median = updates_per_call / float(np.median(times))
+  return {
+      'batch_size': batch_size, 'updates_per_call': updates_per_call,
+      'flops_per_update': flops_per_update,
+      'flops_reported_for_scanned_call': scanned_flops,
+      'updates_per_second_median': median, 'updates_per_second_best': best,
+      'achieved_gflops_median': flops_per_update * median / 1e9,
+      'peak_matmul_gflops': peak / 1e9,
+      'mfu_median': flops_per_update * median / peak,
+      'mfu_best': flops_per_update * best / peak,
+  }
+
+
+def record_corridor(path: str, num_episodes: int) -> None:
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  from offline_rl.environments import make  # pylint: disable=g-import-not-at-top
+  from offline_rl.environments import toy  # pylint: disable=g-import-not-at-top
+  env = make('toy/corridor-v0', length=8, max_steps=30)
+  strong, weak = toy.bot(0.9, rating=1500.0), toy.bot(0.3, rating=800.0)
+  datasets.record(env, [(strong, weak), (weak, strong)], path,
+                  num_episodes=num_episodes, progress=False, log=None)
+
+
+def ours_end_to_end(dataset: str, workdir: str, num_steps: int, batch_size: int = 100
+                    ) -> dict:
+  from offline_rl import data  # pylint: disable=g-import-not-at-top
+  iterator = data.make_iterator(dataset, batch_size=batch_size, unroll_length=1,
+                                validation_fraction=0.0)
+  config = agents.default_config('bc')
+  config.update(batch_size=batch_size, num_steps=num_steps, updates_per_call=100,
+                log_every=num_steps // 5, checkpoint_every=0)
+  agent = agents.make('bc', iterator.spec, config)
+  run = learner.Learner(agent, iterator, config, workdir, progress=False,
+                        tensorboard=False)
+  start = time.perf_counter()
+  run.train()
+  total = time.perf_counter() - start
+  run.close()
+  rows = learner.read_metrics(workdir)
+  steady = [r['steps_per_second'] for r in rows[1:]]  # the first window compiles
+  return {'updates_per_second': float(np.median(steady)),
+          'updates_per_second_including_compile': num_steps / total,
+          'iterator_backend': iterator.backend, 'num_steps': num_steps,
+          'batch_size': batch_size}
+
+
+_D3RLPY_SCRIPT = textwrap.dedent('''
+    import json, sys, time
+    import numpy as np
+    import d3rlpy
+    data = np.load(sys.argv[1])
+    steps = int(sys.argv[2])
+    dataset = d3rlpy.dataset.MDPDataset(
+        observations=data['observations'], actions=data['actions'],
+        rewards=data['rewards'], terminals=data['terminals'],
+        timeouts=data['timeouts'], action_space=d3rlpy.constants.ActionSpace.DISCRETE,
+        action_size=int(data['action_size']))
+    bc = d3rlpy.algos.DiscreteBCConfig(batch_size=100).create(device='cpu:0')
+    bc.build_with_dataset(dataset)
+    start = time.perf_counter()
+    bc.fit(dataset, n_steps=steps, n_steps_per_epoch=steps, show_progress=False,
+           save_interval=10**9, logger_adapter=d3rlpy.logging.NoopAdapterFactory())
+    fit = time.perf_counter() - start
+    batches = [dataset.sample_transition_batch(100) for _ in range(200)]
+    start = time.perf_counter()
+    for b in batches:
+      bc.update(b)
+    update = time.perf_counter() - start
+    print(json.dumps({'fit_updates_per_second': steps / fit,
+                      'update_only_per_second': len(batches) / update,
+                      'd3rlpy': d3rlpy.__version__}))
+''')
+
+
+def export_transitions(dataset: str, path: str) -> None:
+  """The dataset's steps as d3rlpy's flat arrays (the same transitions as ours)."""
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  obs, actions, rewards, terminals, timeouts = [], [], [], [], []
+  for episode in datasets.load(dataset).iter_episodes():
+    steps = episode['steps']
+    o = np.asarray(steps['observation']['position'])[:-1]
+    obs.append(o.reshape(len(o), -1))
+    actions.append(np.asarray(steps['action']['action'])[:-1])
+    rewards.append(np.asarray(steps['reward'])[1:])
+    end = np.zeros(len(o), np.float32)
+    terminal = bool(np.asarray(steps['is_terminal'])[-1])
+    term, tout = end.copy(), end.copy()
+    (term if terminal else tout)[-1] = 1.0
+    terminals.append(term)
+    timeouts.append(tout)
+  if not obs:
+    raise RuntimeError('Could not read episodes back for d3rlpy.')
+  np.savez(path, observations=np.concatenate(obs).astype(np.float32),
+           actions=np.concatenate(actions).astype(np.int64),
+           rewards=np.concatenate(rewards).astype(np.float32),
+           terminals=np.concatenate(terminals), timeouts=np.concatenate(timeouts),
+           action_size=3)
+
+
+def d3rlpy_end_to_end(npz: str, num_steps: int) -> dict:
+  if not os.path.exists(D3RLPY_PYTHON):
+    return {'fit_updates_per_second': D3RLPY_REFERENCE, 'source': 'reference',
+            'note': 'd3rlpy venv not found; documented reference figure (d3rlpy '
+                    '2.8.1 on this machine kind). Build it with: python3 -m venv '
+                    '/tmp/d3rlpy-venv && /tmp/d3rlpy-venv/bin/pip install '
+                    'torch==2.13.0 d3rlpy'}
+  result = subprocess.run([D3RLPY_PYTHON, '-c', _D3RLPY_SCRIPT, npz, str(num_steps)],
+                          capture_output=True, text=True, timeout=1800)
+  if result.returncode != 0:
+    raise RuntimeError(f'd3rlpy run failed:\n{result.stderr[-3000:]}')
+  out = json.loads(result.stdout.strip().splitlines()[-1])
+  out['source'] = 'measured'
+  return out
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--quick', action='store_true', help='fewer steps')
+  args = parser.parse_args()
+  ours_steps = 2_000 if args.quick else 10_000
+  d3_steps = 500 if args.quick else 3_000
+  print('Measuring MFU of the BC update (256-256 MLP, batch 256) ...')
+  mfu = measure_mfu(calls=5 if args.quick else 10)
+  print(f"  {mfu['flops_per_update'] / 1e6:.1f} MFLOP/update, "
+        f"{mfu['updates_per_second_median']:.0f} updates/s, "
+        f"{mfu['achieved_gflops_median']:.1f} GFLOP/s of a "
+        f"{mfu['peak_matmul_gflops']:.1f} GFLOP/s matmul peak: "
+        f"MFU {100 * mfu['mfu_median']:.0f}% (best {100 * mfu['mfu_best']:.0f}%)")
+  tmp = tempfile.mkdtemp(prefix='bench_learner_')
+  try:
+    dataset = os.path.join(tmp, 'corridor')
+    record_corridor(dataset, 2_000)
+    print('End to end, batch 100, 256-256 MLP, sampling included ...')
+    ours = ours_end_to_end(dataset, os.path.join(tmp, 'run'), ours_steps)
+    npz = os.path.join(tmp, 'transitions.npz')
+    export_transitions(dataset, npz)
+    theirs = d3rlpy_end_to_end(npz, d3_steps)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  ratio = ours['updates_per_second'] / theirs['fit_updates_per_second']
+  print(f"  offline_rl Learner: {ours['updates_per_second']:.0f} updates/s "
+        f"({ours['iterator_backend']} iterator)")
+  print(f"  d3rlpy DiscreteBC fit(): {theirs['fit_updates_per_second']:.0f} updates/s "
+        f"({theirs['source']})" + (f"; update only "
+        f"{theirs['update_only_per_second']:.0f}/s" if 'update_only_per_second' in theirs
+        else ''))
+  print(f'  ratio {ratio:.1f}x (target >= 8x)')
+  load = os.getloadavg()
+  results = {
+      'command': 'python benchmarks/bench_learner.py' + (' --quick' if args.quick else ''),
+      'machine': {'platform': platform.platform(), 'cpus': os.cpu_count(),
+                  'load_average_1_5_15': load, 'jax': jax.__version__,
+                  'devices': [str(d) for d in jax.devices()]},
+      'mfu': mfu, 'mfu_target': 0.5,
+      'end_to_end': {'offline_rl': ours, 'd3rlpy': theirs, 'ratio': ratio,
+                     'target_ratio': 8.0},
+  }
+  os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+  with open(RESULTS, 'w') as f:
+    json.dump(results, f, indent=2)
+  print(f'Wrote {RESULTS} (load average {load[0]:.1f} on {os.cpu_count()} CPUs).')
+
+
+if __name__ == '__main__':
+  main()
