@@ -67,6 +67,7 @@ class _ShardReader:
     self._expected = expected_records
     # Readers are not thread-safe; the streaming backend reads from its own thread.
     self._lock = threading.RLock()
+    self._fd = None
 
   def _open(self):
     if self._reader is not None:
@@ -126,16 +127,35 @@ class _ShardReader:
     self._open()
     try:
       if self.file_format == 'array_record':
-        return self._reader.read([int(record)])[0]
+        return self._reader.read([int(r) for r in (record,)])[0]
       if self.offsets is None:
         self._scan_offsets()
-      data, _ = self._reader.read(int(self.offsets[record]))
-      return data
+      return self._pread(int(self.offsets[record]))
     except DatasetError:
       raise
     except Exception as e:  # pylint: disable=broad-except
       raise DatasetError(f'cannot read record {record} of shard {self.path}: {e}. '
                          'The file is corrupt; re-record or re-download it.') from e
+
+  def _pread(self, offset: int) -> bytes:
+    """One TFRecord record at a byte offset: length (8), its CRC (4), data, CRC (4).
+
+    Checksums are not recomputed here: the offset scan of a foreign file goes through
+    TensorFlow's reader (which checks them), and our own datasets carry a crc32 of
+    every record in their index.
+    """
+    if self._fd is None:
+      self._fd = os.open(self.path, os.O_RDONLY)
+    header = os.pread(self._fd, 12, offset)
+    if len(header) < 12:
+      raise DatasetError(f'shard {self.path} is truncated at byte {offset}. '
+                         'Re-record or re-download it.')
+    length = int.from_bytes(header[:8], 'little')
+    data = os.pread(self._fd, length, offset + 12)
+    if len(data) != length:
+      raise DatasetError(f'shard {self.path} is truncated at byte {offset}. '
+                         'Re-record or re-download it.')
+    return data
 
   def read_many(self, records: Sequence[int]) -> list[bytes]:
     if self.file_format == 'array_record':
@@ -151,9 +171,13 @@ class _ShardReader:
     return [self.read(r) for r in records]
 
   def close(self):
-    if self._reader is not None and hasattr(self._reader, 'close'):
-      self._reader.close()
-    self._reader = None
+    with self._lock:
+      if self._reader is not None and hasattr(self._reader, 'close'):
+        self._reader.close()
+      self._reader = None
+      if self._fd is not None:
+        os.close(self._fd)
+        self._fd = None
 
 
 class Dataset:
@@ -347,14 +371,20 @@ class Dataset:
   def disk_bytes(self) -> int:
     return sum(p.stat().st_size for p in self.path.rglob('*') if p.is_file())
 
-  def episode_flat(self, index: int, raw: bytes | None = None) -> dict:
-    """Episode `index` as flat columns {'steps/...': [L, ...], 'episode_metadata/...'}."""
+  def episode_flat(self, index: int, raw: bytes | None = None, keys=None) -> dict:
+    """Episode `index` as flat columns {'steps/...': [L, ...], 'episode_metadata/...'}.
+
+    Args:
+      index: the episode.
+      raw: its serialised record, when already read.
+      keys: optional flat keys to decode (the others are skipped).
+    """
     shard, record = int(self._shard[index]), int(self._record[index])
     if raw is None:
       raw = self._read_raw(shard, record)
     try:
       self._verify(index, raw)
-      flat = self.layout.decode(raw)
+      flat = self.layout.decode(raw, keys=keys)
     except DatasetError:
       raise
     except (wire.WireError, ValueError) as e:

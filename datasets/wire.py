@@ -195,6 +195,19 @@ def _decode_feature(buf: memoryview):
   return None  # An empty Feature (no list set).
 
 
+def _varint_at(data: bytes, pos: int) -> tuple[int, int]:
+  byte = data[pos]
+  if byte < 0x80:
+    return byte, pos + 1
+  second = data[pos + 1]
+  if second < 0x80:
+    return (byte & 0x7F) | (second << 7), pos + 2
+  third = data[pos + 2]
+  if third < 0x80:
+    return (byte & 0x7F) | ((second & 0x7F) << 7) | (third << 14), pos + 3
+  return _read_varint(memoryview(data), pos)
+
+
 def decode_example(record: bytes | memoryview, keys=None) -> dict:
   """{key: np.ndarray (float32 / int64) or list[bytes]} of one serialised Example.
 
@@ -202,7 +215,75 @@ def decode_example(record: bytes | memoryview, keys=None) -> dict:
     record: the serialised `tf.train.Example`.
     keys: optional container of keys to decode; others are skipped unparsed.
   """
-  buf = memoryview(record)
+  data = bytes(record)
+  view = memoryview(data)
+  end = len(data)
+  try:
+    if not end:
+      return {}
+    if data[0] != 0x0A:
+      raise WireError('not a tf.train.Example')
+    length, pos = _varint_at(data, 1)
+    if pos + length != end:
+      # Unusual layout (several Features fields, unknown fields): the general path.
+      return _decode_example_general(view, keys)
+    out = {}
+    while pos < end:
+      if data[pos] != 0x0A:
+        raise WireError('not a tf.train.Features map')
+      entry_len, pos = _varint_at(data, pos + 1)
+      entry_end = pos + entry_len
+      if entry_end > end:
+        raise WireError('truncated record (map entry runs past the end)')
+      key, value = None, None
+      while pos < entry_end:
+        tag = data[pos]
+        field_len, pos = _varint_at(data, pos + 1)
+        if pos + field_len > entry_end:
+          raise WireError('truncated record (field runs past the end)')
+        if tag == 0x0A:
+          key = data[pos:pos + field_len].decode()
+        elif tag == 0x12:
+          value = view[pos:pos + field_len]
+        else:
+          raise WireError(f'unexpected map entry tag {tag}')
+        pos += field_len
+      if key is None:
+        raise WireError('map entry without a key')
+      if keys is not None and key not in keys:
+        continue
+      out[key] = None if value is None else _decode_feature_fast(value)
+    return out
+  except IndexError:
+    raise WireError('truncated record') from None
+
+
+def _decode_feature_fast(value: memoryview):
+  if len(value) < 2:
+    return _decode_feature(value)
+  kind = value[0]
+  inner_len, pos = _varint_at(value, 1)
+  if pos + inner_len != len(value) or kind not in (0x0A, 0x12, 0x1A):
+    return _decode_feature(value)
+  if kind == 0x0A:
+    return _decode_feature(value)
+  if inner_len == 0:
+    return np.zeros(0, np.float32 if kind == 0x12 else np.int64)
+  if value[pos] != 0x0A:  # Not packed: the general path.
+    return _decode_feature(value)
+  list_len, start = _varint_at(value, pos + 1)
+  if start + list_len != len(value):
+    return _decode_feature(value)
+  payload = value[start:start + list_len]
+  if kind == 0x12:
+    if list_len % 4:
+      raise WireError('packed float list of odd length')
+    return np.frombuffer(payload, '<f4')
+  return decode_varints(payload)
+
+
+def _decode_example_general(buf: memoryview, keys=None) -> dict:
+  """`decode_example` for any valid layout, field by field."""
   out = {}
   for field, wire_type, features in _fields(buf):
     if field != 1 or wire_type != 2:

@@ -34,7 +34,7 @@ class MemoryBackend:
     for begin in range(0, len(episodes), read_batch):
       chunk = episodes[begin:begin + read_batch]
       for e, raw in zip(chunk, dataset.read_raw(chunk)):
-        flat = dataset.episode_flat(int(e), raw)
+        flat = dataset.episode_flat(int(e), raw, keys=keys)
         bad = source_lib.nonfinite_fields(flat, columns)
         if bad:
           if not drop_nonfinite:
@@ -51,7 +51,6 @@ class MemoryBackend:
       raise reader_lib.DatasetError(
           f'all {len(episodes)} selected episodes of {dataset.path} hold NaN or inf; '
           'nothing is left to train on.')
-    del keys
     self.dropped_episodes = dropped
     self.episodes = np.asarray(kept, np.int64)
     lengths = dataset.lengths[self.episodes]

@@ -80,7 +80,7 @@ class StreamBackend:
     decoded, good = [], []
     for position, raw in zip(pool, raws):
       e = int(self.episodes[position])
-      flat = self.dataset.episode_flat(e, raw)
+      flat = self.dataset.episode_flat(e, raw, keys=self.keys)
       bad = source_lib.nonfinite_fields(flat, self.columns)
       if bad:
         if not self.drop_nonfinite:
