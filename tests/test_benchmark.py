@@ -171,3 +171,35 @@ def test_report_bad_input(tmp_path):
   empty.append({'type': 'agent', 'name': 'x'})
   with pytest.raises(ValueError, match='no games'):
     report.write(empty.path, str(tmp_path / 'r'))
+
+
+def test_commands_end_to_end(tmp_path):
+  """tournament -> report -> evaluate through the `offline-rl` entry point.
+
+  Run in subprocesses: command modules define absl flags, and other commands define
+  some of the same names, so they are not imported into the test process.
+  """
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  store, out = tmp_path / 'r.jsonl', tmp_path / 'report'
+  script = (
+      'import sys; from offline_rl import cli\n'
+      'for argv in [a.split() for a in sys.argv[1:]]:\n'
+      '  try:\n'
+      '    cli.run(["offline-rl"] + argv)\n'
+      '  except SystemExit as e:\n'
+      '    if e.code not in (0, None): print("EXIT", e.code); break\n')
+  common = f'--env=toy/corridor-v0 --progress=false --store={store}'
+  result = subprocess.run(
+      [sys.executable, '-c', script,
+       f'tournament {common} --players=ladder,random --games=4 --shard_size=4',
+       f'report --store={store} --out={out} --compare=corridor-bot-1:random --bootstrap=50',
+       f'evaluate {common} --agent=random --opponents=bot:corridor-bot-0.2 --games=4',
+       f'evaluate {common} --agent=bot:nobody'],
+      capture_output=True, text=True, timeout=300)
+  text = result.stdout + result.stderr
+  assert 'ratings (60 games)' in text, text
+  assert os.path.exists(out / 'report.html')
+  assert 'corridor-bot-1 vs random' in open(out / 'report.md').read()
+  assert 'corridor-bot-0.2' in text and 'W / D / L' in text
+  assert "EXIT offline-rl evaluate: Unknown bot 'nobody'" in text

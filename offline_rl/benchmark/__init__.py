@@ -7,6 +7,7 @@ from offline_rl.benchmark.runner import Player
 from offline_rl.benchmark.runner import matchups
 from offline_rl.benchmark.runner import players_from_specs
 from offline_rl.benchmark.runner import run
+from offline_rl.benchmark.runner import run_all
 
 __all__ = [
     'Player',
@@ -16,4 +17,5 @@ __all__ = [
     'players_from_specs',
     'report',
     'run',
+    'run_all',
 ]

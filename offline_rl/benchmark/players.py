@@ -71,8 +71,8 @@ def find_bot(env, name: str) -> types.Policy:
     if candidate in bots:
       return bots[candidate]
   if env.spec.env_id.startswith('skirmish'):
-    from offline_rl.environments.skirmish import bots as skirmish_bots  # pylint: disable=g-import-not-at-top
-    return skirmish_bots.bot(name.removeprefix('bot/'), env)  # KeyError lists the names.
+    from offline_rl.environments.skirmish import bots as sk  # pylint: disable=g-import-not-at-top
+    return sk.bot(name.removeprefix('bot/'), env)  # Its KeyError lists the names.
   raise KeyError(f'Unknown bot {name!r} for {env.spec.env_id}; known: {sorted(bots)}.')
 
 

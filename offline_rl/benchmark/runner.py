@@ -88,3 +88,20 @@ def run(store: store_lib.ResultsStore | str, env, players: Sequence[Player], *,
                          process_index=process_index, process_count=process_count,
                          show_progress=show_progress, description=f'{env_id} games',
                          stop_after=stop_after)
+
+
+def run_all(store: store_lib.ResultsStore | str, envs: Sequence[tuple[str, object]],
+            player_specs: Sequence[str], **kwargs) -> int:
+  """Players x environments x seeds: `run` for each (name, environment) in turn.
+
+  Player specs are resolved per environment (each has its own bots and interface);
+  keyword arguments go to `run`. Returns the shards played now.
+  """
+  names = [name for name, _ in envs]
+  if len(set(names)) != len(names):
+    raise ValueError(f'Environment names must be unique; got {names}.')
+  played = 0
+  for name, env in envs:
+    played += run(store, env, players_from_specs(player_specs, env), env_name=name,
+                  **kwargs)
+  return played

@@ -27,7 +27,8 @@ OPPONENTS = flags.DEFINE_list('opponents', ['ladder'], 'Opponent player specs (t
 
 def _agent_spec(value: str) -> str:
   if value is None:
-    raise flags.ValidationError('--agent is required: a run directory or a player spec.')
+    raise SystemExit('offline-rl evaluate: --agent is required: a run directory or a '
+                     'player spec.')
   if os.path.isdir(value) and ':' not in value and '=' not in value:
     return f'checkpoint:{value}'
   return value
@@ -39,7 +40,7 @@ def main(argv):
   env = common.make_env_or_exit('evaluate')
   agent = common.resolve_players('evaluate', [_agent_spec(AGENT.value)], env)
   if len(agent) != 1:
-    raise flags.ValidationError('--agent must name one player (not a ladder).')
+    raise SystemExit('offline-rl evaluate: --agent must name one player (not a ladder).')
   agent = agent[0]
   store = common.STORE.value or os.path.join(
       'runs', 'evaluate', f'{agent.name}-{time.strftime("%Y%m%d-%H%M%S")}.jsonl')
@@ -49,7 +50,7 @@ def main(argv):
     opponents = [p for p in common.resolve_players('evaluate', OPPONENTS.value, env)
                  if p.name != agent.name]
     if not opponents:
-      raise flags.ValidationError('--opponents resolved to no opponent.')
+      raise SystemExit('offline-rl evaluate: --opponents resolved to no opponent.')
     players = [agent] + opponents
     matchups = [(agent.name, o.name) for o in opponents]
   from offline_rl.evaluation import work  # pylint: disable=g-import-not-at-top

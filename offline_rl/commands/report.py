@@ -22,13 +22,19 @@ REFERENCE = flags.DEFINE_string('reference', None, 'Single-agent environments: t
 def main(argv):
   del argv
   if not common.STORE.value:
-    raise flags.ValidationError('--store is required: the results file to report on.')
+    raise SystemExit('offline-rl report: --store is required: the results file to '
+                     'report on.')
   from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
   out = OUT.value or os.path.join(os.path.dirname(os.path.abspath(common.STORE.value)),
                                   'report')
-  paths = report.write(common.STORE.value, out, title=TITLE.value, anchor=common.ANCHOR.value,
-                       anchor_rating=common.ANCHOR_RATING.value,
-                       comparisons=common.comparisons(), confidence=common.CONFIDENCE.value,
-                       num_samples=common.BOOTSTRAP.value, reference=REFERENCE.value)
+  try:
+    paths = report.write(common.STORE.value, out, title=TITLE.value,
+                         anchor=common.ANCHOR.value, anchor_rating=common.ANCHOR_RATING.value,
+                         comparisons=common.comparisons(),
+                         confidence=common.CONFIDENCE.value,
+                         num_samples=common.BOOTSTRAP.value, reference=REFERENCE.value)
+  except (FileNotFoundError, ValueError, KeyError) as error:
+    message = error.args[0] if error.args else error
+    raise SystemExit(f'offline-rl report: {message}') from error
   for kind, path in paths.items():
     print(f'{kind:>28}: {path}')

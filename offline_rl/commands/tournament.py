@@ -3,7 +3,9 @@
   offline-rl tournament --env=skirmish/8x8 --players=ladder,bc=checkpoint:runs/demo/bc \
       --games=100 --store=runs/t/results.jsonl
 
-Plays every scheduled pair (--schedule=round_robin, or agents_vs_all: bots do not
+--env may list several environments (comma-separated): players x environments x
+seeds go into one store, and the report has a section per environment. Plays every
+scheduled pair (--schedule=round_robin, or agents_vs_all: bots do not
 replay each other) --games games per seed, seats alternating, maps varied, and appends
 each finished shard to --store. Run it again after an interruption and it plays only
 what is missing; start it in N processes with --process_index=i --process_count=N to
@@ -24,19 +26,26 @@ SCHEDULE = flags.DEFINE_enum('schedule', 'round_robin', ['round_robin', 'agents_
 def main(argv):
   del argv
   if not common.STORE.value:
-    raise flags.ValidationError('--store is required: the results file to append to.')
+    raise SystemExit('offline-rl tournament: --store is required: the results file to '
+                     'append to.')
   from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
   from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
   from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
-  env = common.make_env_or_exit('tournament')
-  players = common.resolve_players('tournament', PLAYERS.value, env)
-  if len(players) < 2 and env.spec.num_players == 2:
-    raise flags.ValidationError('A tournament needs at least two players.')
-  benchmark.run(common.STORE.value, env, players, games_per_match=common.GAMES.value,
-                seeds=common.seeds(), shard_size=common.SHARD_SIZE.value,
-                schedule=SCHEDULE.value, process_index=common.PROCESS_INDEX.value,
-                process_count=common.PROCESS_COUNT.value,
-                show_progress=common.PROGRESS.value)
+  env_ids = [e for e in common.ENV.value.split(',') if e]
+  if len(set(env_ids)) != len(env_ids):
+    raise SystemExit(f'offline-rl tournament: --env lists an environment twice: {env_ids}.')
+  envs = [(env_id, common.make_env_or_exit('tournament', env_id)) for env_id in env_ids]
+  for env_id, env in envs:
+    players = common.resolve_players('tournament', PLAYERS.value, env)
+    if len(players) < 2 and env.spec.num_players == 2:
+      raise SystemExit(f'offline-rl tournament: a tournament in {env_id} needs at least '
+                       'two players.')
+  benchmark.run_all(common.STORE.value, envs, PLAYERS.value,
+                    games_per_match=common.GAMES.value, seeds=common.seeds(),
+                    shard_size=common.SHARD_SIZE.value, schedule=SCHEDULE.value,
+                    process_index=common.PROCESS_INDEX.value,
+                    process_count=common.PROCESS_COUNT.value,
+                    show_progress=common.PROGRESS.value)
   print(f'Results: {common.STORE.value}')
   report.print_summaries(analysis.summarize(
       common.STORE.value, anchor=common.ANCHOR.value,

@@ -76,9 +76,9 @@ def _play_batch(env, policies: Sequence[types.Policy], params: tuple, keys: jax.
   map_keys = keys[:, 0]
   policy_keys = keys[:, 1]
   env_state, timestep = jax.vmap(env.reset)(map_keys)
-  policy_state = tuple(
-      jax.vmap(p.init_state)(jax.vmap(lambda k: jax.random.fold_in(k, i))(  # pylint: disable=cell-var-from-loop
-          policy_keys)) for i, p in enumerate(policies))
+  fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))  # keys [G], data [] -> [G]
+  policy_state = tuple(jax.vmap(p.init_state)(fold(policy_keys, i))
+                       for i, p in enumerate(policies))
 
   def seat_of(k):
     """[G] the seat policy k sits in."""
@@ -96,9 +96,8 @@ def _play_batch(env, policies: Sequence[types.Policy], params: tuple, keys: jax.
 
   def body(carry):
     env_state, timestep, policy_state, returns, length, terminal, done, t = carry
-    step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(policy_keys)
-    keys = [jax.vmap(lambda key: jax.random.fold_in(key, 1000 + k))(step_keys)  # pylint: disable=cell-var-from-loop
-            for k in range(num_policies)]
+    step_keys = fold(policy_keys, t)
+    keys = [fold(step_keys, 1000 + k) for k in range(num_policies)]
     views = [jax.vmap(_seat_view)(timestep, seats[k]) for k in range(num_policies)]
     if shared:
       actions, new_policy_state = _act_shared(policies[0].apply, params, views,
@@ -159,6 +158,13 @@ def _can_share(policies, params) -> bool:
   return len(structures) == 1 and len(shapes) == 1 and size <= SHARED_PARAMS_LIMIT
 
 
+class _PerSeat:
+  """A tree leaf holding one array per seat (an unregistered class stays a leaf)."""
+
+  def __init__(self, values):
+    self.values = values
+
+
 def _act_shared(apply, params, views, policy_state, keys):
   """All seats through one vmap over [G * K] slots; params gathered per slot."""
   num_policies = len(views)
@@ -177,9 +183,11 @@ def _act_shared(apply, params, views, policy_state, keys):
   action, state = jax.vmap(apply)(
       slot_params, jax.tree.map(merge, *views), jax.tree.map(merge, *policy_state),
       merge(*keys))
-  actions = [jax.tree.map(lambda a: split(a)[k], action) for k in range(num_policies)]  # pylint: disable=cell-var-from-loop
-  states = [jax.tree.map(lambda s: split(s)[k], state) for k in range(num_policies)]  # pylint: disable=cell-var-from-loop
-  return actions, states
+  actions = jax.tree.map(lambda x: _PerSeat(split(x)), action)
+  states = jax.tree.map(lambda x: _PerSeat(split(x)), state)
+  pick = lambda tree, k: jax.tree.map(lambda per_seat: per_seat.values[k], tree)
+  return ([pick(actions, k) for k in range(num_policies)],
+          [pick(states, k) for k in range(num_policies)])
 
 
 _COMPILED: dict = {}
