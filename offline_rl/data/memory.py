@@ -64,10 +64,10 @@ class MemoryBackend:
     start_rows = begins[episode_of_start] - 1 + offset_in_episode
     self.num_windows = int(num_windows.sum())
     self.num_steps = int(lengths.sum())
-    # Columns are stored as uint32 words (4-byte values bit-cast, narrower ones
-    # widened): a wide column (>= WIDE words a step, e.g. an observation) gets its own
-    # [R, F] matrix, gathered straight into its output; the narrow ones (reward,
-    # flags, actions, ...) share one matrix. XLA's row gather costs per row, so a batch
+    # A wide column (>= WIDE values a step, e.g. an observation) gets its own [R, F]
+    # matrix, gathered straight into its output; the narrow ones (reward, flags,
+    # actions, ...) share one matrix of uint32 words (4-byte values bit-cast, narrower
+    # ones widened). XLA's row gather costs per row, so a batch
     # is a few row gathers, each one pass over its bytes.
     rows_of_steps = np.concatenate([b + np.arange(n) for b, n in zip(begins, lengths)])
     total_rows = int(lengths.sum() + len(lengths))
@@ -85,14 +85,14 @@ class MemoryBackend:
         dtype = np.dtype(np.float32 if dtype.kind == 'f' else np.int32)
         stacked = stacked.astype(dtype)
       rows = stacked.reshape(len(stacked), width)
-      words = rows.view(np.uint32) if dtype.itemsize == 4 else rows.astype(
-          np.int64).astype(np.uint32)
-      if width >= WIDE:
-        name, offset = c.key, 0
-        matrices[name] = np.zeros((total_rows, width), np.uint32)
+      if width >= WIDE:  # Its own matrix, in its own dtype: gathered straight out.
+        name, offset, words = c.key, 0, rows
+        matrices[name] = np.zeros((total_rows, width), dtype)
       else:
         name, offset = 'narrow', narrow_offset
         narrow_offset += width
+        words = rows.view(np.uint32) if dtype.itemsize == 4 else rows.astype(
+            np.int64).astype(np.uint32)
       matrices[name][rows_of_steps, offset:offset + width] = words
       layout.append((c.key, dtype.name, name, offset, width, stacked.shape[1:]))
     self.nbytes = sum(m.nbytes for m in matrices.values())
@@ -114,7 +114,7 @@ class MemoryBackend:
 
   def sample(self, batch_index: int):
     columns, mask, metadata = self._sample(
-        jnp.uint32(self.seed), jnp.uint32(batch_index), self._data, self._start_rows,
+        np.uint32(self.seed), np.uint32(batch_index), self._data, self._start_rows,
         self._episode_of_start, self._begins, self._metadata)
     return source_lib.to_batch(self.dataset, columns, mask, metadata, xp=jnp)
 
@@ -138,9 +138,11 @@ def _gather(seed, batch_index, data, start_rows, episode_of_start, begins, metad
   columns = {}
   for key_name, dtype, name, offset, width, shape in layout:
     part = gathered[name]
-    if name == 'narrow':
-      part = part[..., offset:offset + width]
     dtype = jnp.dtype(dtype)
+    if name != 'narrow':
+      columns[key_name] = part.reshape((batch_size, window) + tuple(shape))
+      continue
+    part = part[..., offset:offset + width]
     if dtype.itemsize == 4:
       part = jax.lax.bitcast_convert_type(part, dtype)
     elif dtype == jnp.bool_:
