@@ -18,6 +18,8 @@ uniformly random legal policy per seat (or the policies given) through
     at `is_first`; `is_terminal` implies `is_last` and discount 0; no episode longer
     than `spec.max_episode_steps` (when set);
   * reproducibility: the same key / seed and policies give the same steps;
+  * rebuilding: a registered id gives the same spec again from
+    `make(spec.env_id, **spec.params)` (how evaluators rebuild a dataset's env);
   * JAX environments only: `reset` and `step` jit and vmap, and stepping a finished
     state keeps it finished with zero reward and an unchanged observation.
 """
@@ -77,6 +79,7 @@ def check(env, num_envs: int = 3, num_steps: int = 40, seed: int = 0,
     if policies is None:
       policies = [policies_lib.random_policy(spec)] * spec.num_players
     problems += _check_spec_json(spec)
+    problems += _check_rebuild(spec)
     try:
       params = tuple(p.params for p in policies)
       run = rollout.make_run(env, policies, num_steps)
@@ -137,6 +140,27 @@ def _check_spec_json(spec) -> list[str]:
     return [f'spec does not round-trip through JSON: {type(error).__name__}: {error}']
   if again != spec:
     return ['spec does not round-trip through JSON unchanged (use JSON-friendly params)']
+  return []
+
+
+def _check_rebuild(spec) -> list[str]:
+  """A registered id must rebuild the same environment from `make(env_id, **params)`:
+  the evaluator and the learner rebuild environments from datasets' specs that way."""
+  from offline_rl.environments import registry  # pylint: disable=g-import-not-at-top
+  try:
+    again = registry.make(spec.env_id, **dict(spec.params))
+  except KeyError as error:
+    if 'Unknown environment id' in str(error):
+      return []  # Not registered (yet): nothing to rebuild from.
+    return [f'make({spec.env_id!r}, **spec.params) raised KeyError: {error}']
+  except Exception as error:  # pylint: disable=broad-except
+    return [f'spec.params must be the keyword arguments that rebuild the environment, '
+            f'but make({spec.env_id!r}, **{dict(spec.params)}) raised '
+            f'{type(error).__name__}: {error}']
+  lines = specs.spec_mismatches(spec, getattr(again, 'spec', spec))
+  if lines:
+    return ['make(env_id, **spec.params) builds a different environment: '
+            + '; '.join(lines)]
   return []
 
 

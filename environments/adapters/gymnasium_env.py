@@ -42,9 +42,10 @@ def _gymnasium():
 
 def _ensure_registered(gym_id: str) -> None:
   """Registers MinAtar's gymnasium ids when one is asked for."""
-  if gym_id.startswith('MinAtar/') and gym_id not in _gymnasium().registry:
+  if gym_id.startswith('MinAtar/'):
     minatar_gym = _deps.require('minatar.gym', f'The environment {gym_id!r}')
-    minatar_gym.register_envs()
+    if gym_id not in _gymnasium().registry:
+      minatar_gym.register_envs()
 
 
 class GymnasiumEnv:
@@ -102,7 +103,11 @@ class GymnasiumEnv:
       self._make_one = lambda: _checked(make_one(), platform_id)
     else:
       self._make_one = make_one
-    probe = make_one()
+    try:
+      probe = make_one()
+    except (ImportError, gym.error.DependencyNotInstalled) as error:
+      raise _deps.MissingDependencyError(
+          f'{platform_id} needs a package that is not installed: {error}') from error
     self.observation_space, self.action_space = probe.observation_space, probe.action_space
     limit = max_episode_steps
     if limit is None and probe.spec is not None:
@@ -116,9 +121,11 @@ class GymnasiumEnv:
         legal_action_mask=self._codec.mask_spec,
         # 0 means the environment sets no limit of its own.
         max_episode_steps=int(limit or 0),
-        params={'gymnasium_id': name if isinstance(env, str) else None,
-                **{k: v for k, v in env_kwargs.items()
-                   if isinstance(v, (int, float, str, bool))}})
+        # The keyword arguments that rebuild it: make(env_id, **params).
+        params=_json_kwargs(dict(
+            env_kwargs, **({} if max_episode_steps is None
+                           else {'max_episode_steps': max_episode_steps}),
+            **({} if mask_key == 'action_mask' else {'mask_key': mask_key}))))
     self._vector = None
     self._num_envs = 0
     self._was_last = None
@@ -191,6 +198,12 @@ class GymnasiumEnv:
     if self._vector is not None:
       self._vector.close()
       self._vector = None
+
+
+def _json_kwargs(kwargs: dict) -> dict:
+  """The JSON-friendly keyword arguments (what a spec can record)."""
+  return {k: v for k, v in kwargs.items()
+          if v is None or isinstance(v, (int, float, str, bool))}
 
 
 def _checked(env, platform_id: str):

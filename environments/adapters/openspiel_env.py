@@ -83,8 +83,9 @@ class OpenSpielEnv:
         action={'action': specs.ArraySpec((), 'int32', num_values=self.num_actions)},
         legal_action_mask={'action': specs.ArraySpec((self.num_actions,), 'bool')},
         max_episode_steps=int(self.game.max_game_length()),
-        params={'game': game, **{k: v for k, v in game_params.items()
-                                 if isinstance(v, (int, float, str, bool))}})
+        # The keyword arguments that rebuild it: make(env_id, **params).
+        params={k: v for k, v in game_params.items()
+                if isinstance(v, (int, float, str, bool))})
     self.states, self._rngs, self._episodes, self._seed = [], [], [], 0
     self._buffers = {}
 

@@ -120,7 +120,7 @@ class PettingZooEnv:
         action=self._codec.spec, legal_action_mask=self._codec.mask_spec,
         max_episode_steps=int(max_steps) * (len(self.agents) if api == 'aec' else 1),
         params={'api': api, **{k: v for k, v in env_kwargs.items()
-                               if isinstance(v, (int, float, str, bool))}})
+                               if v is None or isinstance(v, (int, float, str, bool))}})
     self._zero_observation = host.zeros_like_spec(
         {k: v for k, v in observation.items() if k != 'to_play'})
     self._envs, self._seed, self._episodes, self._last = [], 0, [], []

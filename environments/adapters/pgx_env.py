@@ -78,7 +78,8 @@ class PgxEnv:
         legal_action_mask={'action': specs.ArraySpec((self.num_actions,), 'bool')},
         max_episode_steps=int(MAX_EPISODE_STEPS.get(game, 0)
                               if max_episode_steps is None else max_episode_steps),
-        params={'game': game})
+        # The keyword arguments that rebuild it: make(env_id, **params).
+        params={} if max_episode_steps is None else {'max_episode_steps': max_episode_steps})
 
   def observe(self, game_state, player) -> jax.Array:
     """pgx's observation of `game_state` from `player`'s point of view."""
@@ -87,14 +88,9 @@ class PgxEnv:
       return self.pgx_env.observe(game_state, player)
 
   def _observations(self, game_state, seats) -> jax.Array:
-    """[P, ...] each seat's observation. pgx has already observed the state for the
-    player to move (`game_state.observation`); two-player games observe only the other."""
-    if self.num_players != 2:
-      return jax.vmap(lambda p: self.observe(game_state, p))(seats)
-    mover = game_state.current_player
-    other = self.observe(game_state, 1 - mover)
-    is_mover = (seats == mover).reshape((2,) + (1,) * other.ndim)
-    return jnp.where(is_mover, game_state.observation[None], other[None])
+    """[P, ...] each seat's observation. (pgx's own observation of the mover inside
+    `step` is then unused and compiled away, as the carried state drops it.)"""
+    return jax.vmap(lambda p: self.observe(game_state, p))(seats)
 
   def timestep(self, game_state, is_first) -> types.TimeStep:
     """The protocol's TimeStep ([P, ...] per-seat fields) of a pgx state."""
