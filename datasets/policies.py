@@ -97,3 +97,21 @@ def _toy_names(env) -> list[str]:
 register_policies('toy', _toy_resolver, _toy_names)
 
 
+
+
+# ----------------------------------------------------------------- skirmish family
+
+
+def _skirmish_resolver(env, name: str) -> types.Policy:
+  """Skirmish bots: 'rush-3', 'bot/rush-3' or 'random' (calibrated ratings)."""
+  from offline_rl.environments.skirmish import bots  # pylint: disable=g-import-not-at-top
+  return bots.bot(name[len('bot/'):] if name.startswith('bot/') else name, env)
+
+
+def _skirmish_names(env) -> list[str]:
+  del env
+  from offline_rl.environments.skirmish import bots  # pylint: disable=g-import-not-at-top
+  return bots.names()
+
+
+register_policies('skirmish', _skirmish_resolver, _skirmish_names)

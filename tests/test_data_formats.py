@@ -217,3 +217,39 @@ def test_minari_import(tmp_path, monkeypatch):
   np.testing.assert_allclose(ep['reward'][1:], source.rewards)
   it = data.make_iterator(ds, batch_size=4, unroll_length=3, split='all')
   assert np.asarray(next(it).observation['observation']).shape == (4, 4, 4)
+
+
+def test_cli_record_with_named_bots(tmp_path, capsys):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from offline_rl.commands import data as data_command  # pylint: disable=g-import-not-at-top
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(['offline-rl data'])
+  saved = {k: flags.FLAGS[k].value for k in ('env', 'env_kwargs', 'matchup',
+                                             'num_episodes', 'num_envs', 'progress')}
+  try:
+    flags.FLAGS.env = 'toy/corridor-v0'
+    flags.FLAGS.env_kwargs = '{"length": 3, "max_steps": 6}'
+    flags.FLAGS.matchup = ['corridor-bot-1@1500,corridor-bot-0.5']
+    flags.FLAGS.num_episodes = 4
+    flags.FLAGS.num_envs = 2
+    flags.FLAGS.progress = False
+    path = tmp_path / 'cli'
+    assert data_command.main(['offline-rl data', 'record', os.fspath(path)]) == 0
+    assert 'recorded 4 games = 8 episodes' in capsys.readouterr().out
+    ds = datasets.load(path)
+    assert list(ds.metadata['rating'][:2]) == [1500.0, np.float32(np.nan)] or (
+        ds.metadata['rating'][0] == 1500.0 and np.isnan(ds.metadata['rating'][1]))
+    flags.FLAGS.matchup = ['no-such-bot,corridor-bot-1']
+    assert data_command.main(['offline-rl data', 'record', os.fspath(tmp_path / 'x')]) == 1
+    assert 'corridor-bot-SKILL' in capsys.readouterr().err
+  finally:
+    for k, v in saved.items():
+      flags.FLAGS[k].value = v
+
+
+def test_skirmish_bots_resolve_by_name():
+  from offline_rl.environments import make  # pylint: disable=g-import-not-at-top
+  env = make('skirmish/8x8')
+  policy = datasets.resolve_policy(env, 'bot/rush-3@1234')
+  assert policy.policy_id == 'bot/rush-3' and policy.rating == 1234.0
+  assert 'rush-3' in datasets.policy_names(env)
