@@ -96,3 +96,6 @@ register_family('pgx/', 'offline_rl.environments.adapters.pgx_env:PgxEnv',
                 'a pgx game, e.g. pgx/connect_four, pgx/othello, pgx/go_9x9')
 register_family('openspiel/', 'offline_rl.environments.adapters.openspiel_env:OpenSpielEnv',
                 'an OpenSpiel game string, e.g. openspiel/connect_four, openspiel/phantom_ttt')
+register('skirmish/8x8', 'offline_rl.environments.skirmish.game:make_8x8')
+register('skirmish/16x16', 'offline_rl.environments.skirmish.game:make_16x16')
+register('skirmish/32x32', 'offline_rl.environments.skirmish.game:make_32x32')

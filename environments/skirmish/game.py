@@ -1,0 +1,645 @@
+"""Skirmish: a two-player real-time strategy game with fog of war, written in JAX.
+
+Functional environment (see `offline_rl.types.Environment`):
+
+    env = Skirmish(size=16)
+    state, timestep = env.reset(key)
+    state, timestep = env.step(state, action)   # action: dict of int32 [P=2]
+
+One environment step is one game tick. Each seat decides only when it is *due*: its
+`delay` head (value d) says that its next decision comes d + 1 ticks later, so one agent
+decision spans several ticks (as in AlphaStar). While a seat is not due, only the
+`no_op` function is legal for it and its action is ignored.
+
+Rules (all integer maths, every unit rule vectorised over fixed unit slots):
+  * Economy: workers with a harvest order walk next to a resource cell, gather
+    HARVEST_AMOUNT over HARVEST_TICKS and carry it to their base.
+  * Production: the base trains workers; workers build barracks (paid when ordered);
+    barracks train melee, ranged and heavy units (paid when ordered).
+  * Combat: units with no order or an attack-move order fire at the nearest enemy in
+    range (lowest HP first on ties); attack-moving units chase enemies in their sight.
+    Melee x2 vs ranged, ranged x2 vs heavy, heavy x2 vs melee.
+  * Orders persist across ticks: move, attack-move, harvest, build, train, stop.
+  * Outcome: +1 / -1 when one side has lost all its buildings (0 if both at once);
+    truncation with reward 0 at the tick limit.
+  * Fog of war: a seat sees the cells within the sight of its living units; enemy units
+    outside are absent from its observation. Terrain and resources are public.
+
+Illegal actions (against the legal-action mask) are replaced by a no-op; the number of
+illegal actions per seat is counted in `state.illegal_actions`. With `debug=True`, an
+illegal action raises `IllegalActionError` naming the head and value instead.
+
+Letters: P = 2 seats, U unit slots per seat, H = W map size, C = H * W cells,
+F unit features, S scalars, K plane channels.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from offline_rl import specs
+from offline_rl import types
+from offline_rl.environments.skirmish import maps
+from offline_rl.environments.skirmish import rules as R
+
+VERSION = '1'
+# Which target row of `_mask_parts` each function uses: 0 every cell, 1 walkable,
+# 2 harvestable, 3 buildable.
+_TARGET_ROW = (0, 0, 1, 1, 2, 3, 0, 0, 0, 0)
+ACTION_HEADS = ('function', 'unit', 'target', 'delay')
+
+
+# Starting positions per map pool, shared by environments with the same configuration.
+_INITIAL_CACHE: dict = {}
+_JIT_CACHE: dict = {}
+
+
+class IllegalActionError(ValueError):
+  """Raised in debug mode when an action is not allowed by the legal-action mask."""
+
+
+@struct.dataclass
+class Units:
+  """Fixed unit slots of both seats; every field is int32/bool [P, U]."""
+  alive: jax.Array
+  kind: jax.Array
+  hp: jax.Array
+  pos: jax.Array  # cell index y * W + x
+  order: jax.Array
+  target: jax.Array  # order's target cell
+  carry: jax.Array  # resources carried (workers)
+  attack_cd: jax.Array  # ticks until it may fire again
+  move_cd: jax.Array  # ticks until it may move again
+  work: jax.Array  # harvest timer / ticks left to train or construct
+  train_kind: jax.Array
+
+
+@struct.dataclass
+class State:
+  """Skirmish game state (one environment)."""
+  map_id: jax.Array  # [] int32, index into the map pool
+  resources: jax.Array  # [C] int32, resources left in each cell
+  units: Units
+  bank: jax.Array  # [P] int32, each seat's resources
+  visible: jax.Array  # [P, C] bool, cells each seat sees now
+  explored: jax.Array  # [P, C] bool
+  tick: jax.Array  # [] int32
+  next_due: jax.Array  # [P] int32, tick of each seat's next decision
+  illegal_actions: jax.Array  # [P] int32, illegal actions replaced by no-ops so far
+  done: jax.Array  # [] bool
+  terminated: jax.Array  # [] bool, ended by the rules (not by the tick limit)
+  outcome: jax.Array  # [P] float32, final result (+1 win, -1 loss, 0 draw/running)
+
+
+def _i32(x):
+  return jnp.asarray(x, jnp.int32)
+
+
+class Skirmish:
+  """The Skirmish environment for one map size (see the module docstring).
+
+  Args:
+    size: map side, one of 8, 16, 32.
+    map_seed: seed of the map pool.
+    num_maps: maps in the pool; `reset(key)` picks one.
+    max_ticks: tick limit (truncation); default from the map size.
+    debug: raise `IllegalActionError` on illegal actions instead of counting them.
+  """
+  jittable = True
+
+  def __init__(self, size: int = 16, map_seed: int = 0, num_maps: int = 8,
+               max_ticks: int | None = None, debug: bool = False):
+    if size not in maps.MAP_CONFIGS:
+      raise ValueError(f'Unknown Skirmish map size {size!r}; known sizes: '
+                       f'{sorted(maps.MAP_CONFIGS)} (ids: '
+                       f'{", ".join(f"skirmish/{s}x{s}" for s in maps.MAP_CONFIGS)}).')
+    config = maps.MAP_CONFIGS[size]
+    self.size = size
+    self.num_cells = size * size
+    self.num_units = config.num_units
+    self.max_ticks = int(max_ticks or config.max_ticks)
+    if self.max_ticks < 1:
+      raise ValueError(f'max_ticks must be >= 1, got {max_ticks}.')
+    self.debug = debug
+    self.map_seed, self.num_maps = map_seed, num_maps
+    self.tables = maps.build_tables(size, map_seed, num_maps)
+    self.max_resource = int(self.tables.resources.max())
+    self.spec = self._make_spec()
+    # The starting (state, timestep) of every map, shared by equal configurations.
+    cache_key = (size, map_seed, num_maps, self.max_ticks)
+    if cache_key not in _INITIAL_CACHE:
+      _INITIAL_CACHE[cache_key] = jax.device_get(jax.jit(jax.vmap(self._reset_map))(
+          jnp.arange(num_maps, dtype=jnp.int32)))
+    self._initial = _INITIAL_CACHE[cache_key]
+
+  @property
+  def config(self) -> tuple:
+    """The configuration; environments with equal configurations behave identically."""
+    return (self.size, self.map_seed, self.num_maps, self.max_ticks, self.debug)
+
+  def jitted(self):
+    """(jit(reset), jit(step)), shared by every environment with this configuration so
+    that each is compiled once per process."""
+    if self.config not in _JIT_CACHE:
+      _JIT_CACHE[self.config] = (jax.jit(self.reset), jax.jit(self.step))
+    return _JIT_CACHE[self.config]
+
+  # ----------------------------------------------------------------------- specs
+  def _make_spec(self) -> specs.EnvSpec:
+    U, C, H = self.num_units, self.num_cells, self.size
+    f32 = 'float32'
+    observation = {
+        'planes': specs.ArraySpec((H, H, len(R.PLANE_NAMES)), f32),
+        'units': specs.ArraySpec((U, len(R.UNIT_FEATURES)), f32),
+        'enemies': specs.ArraySpec((U, len(R.UNIT_FEATURES)), f32),
+        'scalars': specs.ArraySpec((len(R.SCALAR_NAMES),), f32),
+    }
+    action = {
+        'function': specs.ArraySpec((), 'int32', num_values=R.NUM_FUNCTIONS),
+        'unit': specs.ArraySpec((), 'int32', num_values=U),
+        'target': specs.ArraySpec((), 'int32', num_values=C),
+        'delay': specs.ArraySpec((), 'int32', num_values=R.NUM_DELAYS),
+    }
+    mask = {
+        'function': specs.ArraySpec((R.NUM_FUNCTIONS,), 'bool'),
+        'unit': specs.ArraySpec((R.NUM_FUNCTIONS, U), 'bool'),
+        'target': specs.ArraySpec((R.NUM_FUNCTIONS, C), 'bool'),
+        'delay': specs.ArraySpec((R.NUM_DELAYS,), 'bool'),
+    }
+    return specs.EnvSpec(
+        env_id=f'skirmish/{H}x{H}', version=VERSION, num_players=2,
+        observation=observation, action=action, legal_action_mask=mask,
+        max_episode_steps=self.max_ticks,
+        params={
+            'size': H, 'map_seed': self.map_seed, 'num_maps': self.num_maps,
+            'max_ticks': self.max_ticks, 'num_units': U,
+            'function_names': list(R.FUNCTION_NAMES),
+            # Heads read by each function; a learner masks the others' losses.
+            'head_used_by_function': {
+                'unit': R.USES_UNIT.tolist(), 'target': R.USES_TARGET.tolist(),
+                'delay': [True] * R.NUM_FUNCTIONS},
+            'plane_names': list(R.PLANE_NAMES),
+            'unit_features': list(R.UNIT_FEATURES),
+            'scalar_names': list(R.SCALAR_NAMES),
+            'ticks_per_step': 1,
+        })
+
+  # ----------------------------------------------------------------------- helpers
+  def _xy(self, cell):
+    return cell % self.size, cell // self.size
+
+  def _dist(self, map_id, a, b):
+    """Path distance from cells a to cells b (broadcast), int32."""
+    return jnp.asarray(self.tables.distance)[map_id, a, b].astype(jnp.int32)
+
+  @staticmethod
+  def _stat(table, kind):
+    return jnp.asarray(table)[kind]
+
+  # ----------------------------------------------------------------------- reset
+  def reset(self, key) -> tuple[State, types.TimeStep]:
+    """A new game on a map drawn from the pool with `key`.
+
+    The starting position of every map is computed once (host side) and looked up
+    here, so `reset` costs a gather: rollouts reset inside every scan step.
+    """
+    map_id = jax.random.randint(key, (), 0, self.num_maps, dtype=jnp.int32)
+    return jax.tree.map(lambda x: jnp.asarray(x)[map_id], self._initial)
+
+  def _reset_map(self, map_id) -> tuple[State, types.TimeStep]:
+    """The starting position on map `map_id` of the pool."""
+    U = self.num_units
+    start = jnp.asarray(self.tables.start)[map_id]  # [P]
+    slot = jnp.arange(U)
+    kind = jnp.where(slot == 0, R.BASE, R.WORKER)[None, :].repeat(2, 0)
+    alive = (slot < 1 + R.START_WORKERS)[None, :].repeat(2, 0)
+    # Workers start next to the base (first free neighbours toward the map centre).
+    nbrs = jnp.asarray(self.tables.neighbours)[start]  # [P, 9]
+    passable = jnp.asarray(self.tables.passable)[map_id]
+    toward = jnp.where(jnp.arange(2)[:, None] == 0, jnp.array([8, 7, 5, 0, 0, 0, 0, 0, 0]),
+                       jnp.array([1, 2, 4, 0, 0, 0, 0, 0, 0]))  # diagonal/right/down or mirror
+    worker_cell = jnp.take_along_axis(nbrs, toward, 1)  # [P, 9]
+    worker_cell = jnp.where(passable[worker_cell], worker_cell, start[:, None])
+    pos = jnp.where(slot[None, :] == 0, start[:, None],
+                    jnp.take_along_axis(worker_cell, jnp.clip(slot - 1, 0, 8)[None, :]
+                                        .repeat(2, 0), 1))
+    zeros = jnp.zeros((2, U), jnp.int32)
+    units = Units(alive=alive, kind=_i32(kind),
+                  hp=jnp.where(alive, self._stat(R.MAX_HP, kind), 0),
+                  pos=_i32(pos), order=zeros, target=_i32(pos), carry=zeros,
+                  attack_cd=zeros, move_cd=zeros, work=zeros, train_kind=zeros)
+    state = State(
+        map_id=map_id, resources=jnp.asarray(self.tables.resources)[map_id],
+        units=units, bank=jnp.full((2,), R.START_RESOURCES, jnp.int32),
+        visible=jnp.zeros((2, self.num_cells), bool),
+        explored=jnp.zeros((2, self.num_cells), bool), tick=jnp.int32(0),
+        next_due=jnp.zeros((2,), jnp.int32), illegal_actions=jnp.zeros((2,), jnp.int32),
+        done=jnp.bool_(False), terminated=jnp.bool_(False), outcome=jnp.zeros((2,), jnp.float32))
+    visible = self._visibility(state.units)
+    state = state.replace(visible=visible, explored=visible)
+    return state, self._timestep(state, jnp.zeros((2,), jnp.float32),
+                                 first=True, terminal=jnp.bool_(False))
+
+  # ----------------------------------------------------------------------- masks
+  def _building_cells(self, units, visible):
+    """[P, C] bool: cells holding a building this seat knows of (own or visible enemy)."""
+    own = self._grid(units, (units.alive & (units.kind <= R.BARRACKS)).astype(
+        jnp.float32)) > 0
+    return own | (own[::-1] & visible)
+
+  def _mask_parts(self, state: State):
+    """The pieces of the legal-action mask, cheap to evaluate for one chosen action.
+
+    Returns:
+      unit: bool [P, F, U], which unit slots may carry out each function;
+      targets: tuple of bool [P, C] target rows (every cell, walkable, harvestable,
+        buildable), indexed by `_TARGET_ROW[function]`;
+      due: bool [P], whether each seat decides this tick.
+    """
+    U, C = self.num_units, self.num_cells
+    u = state.units
+    passable = jnp.asarray(self.tables.passable)[state.map_id]  # [C]
+    mobile = u.alive & (self._stat(R.MOVE_TICKS, u.kind) > 0)
+    worker = u.alive & (u.kind == R.WORKER)
+    n_alive = u.alive.sum(1, keepdims=True)
+    idle_building = u.alive & (u.order == R.IDLE)
+    bank = state.bank[:, None]
+    can_build = bank >= R.COST[R.BARRACKS]
+    train = []
+    for f in range(R.F_TRAIN_WORKER, R.F_TRAIN_HEAVY + 1):
+      kind = int(R.TRAINED_KIND[f])
+      maker = R.BASE if kind == R.WORKER else R.BARRACKS
+      train.append(idle_building & (u.kind == maker) & (bank >= R.COST[kind]) &
+                   (n_alive < U))
+    all_units = jnp.ones((2, U), bool)
+    unit = jnp.stack([all_units, mobile, mobile, mobile, worker, worker & can_build]
+                     + train, 1)  # [P, F, U]
+    every = jnp.ones((2, C), bool)
+    walkable = jnp.broadcast_to(passable, (2, C))
+    harvestable = jnp.broadcast_to(state.resources > 0, (2, C))
+    buildable = walkable & ~self._building_cells(u, state.visible)  # [P, C]
+    due = state.tick >= state.next_due  # [P]
+    return unit, (every, walkable, harvestable, buildable), due
+
+  def _function_mask(self, unit, targets, due):
+    any_target = jnp.stack([t.any(-1) for t in targets], -1)[:, _TARGET_ROW]  # [P, F]
+    function = unit.any(-1) & any_target
+    noop_only = jnp.arange(R.NUM_FUNCTIONS) == R.F_NOOP
+    return jnp.where(due[:, None], function, noop_only) | noop_only
+
+  def legal_action_mask(self, state: State) -> dict:
+    """Each seat's legal-action mask: dict of bool [P, ...] keyed like the action."""
+    unit, targets, due = self._mask_parts(state)
+    target = jnp.stack([targets[r] for r in _TARGET_ROW], 1)  # [P, F, C]
+    return {'function': self._function_mask(unit, targets, due), 'unit': unit,
+            'target': target, 'delay': jnp.ones((2, R.NUM_DELAYS), bool)}
+
+  # ----------------------------------------------------------------------- observe
+  def _grid(self, units, weight) -> jax.Array:
+    """float32 [P, C]: per cell, the sum of `weight` [P, U] over units standing there."""
+    return jnp.zeros((2, self.num_cells), jnp.float32).at[
+        jnp.arange(2)[:, None], units.pos].add(weight.astype(jnp.float32))
+
+  def _visibility(self, units) -> jax.Array:
+    """[P, C] bool: cells within the (Chebyshev) sight of a living unit of each seat."""
+    x, y = self._xy(units.pos)
+    lin = jnp.arange(self.size)
+    sight = self._stat(R.SIGHT, units.kind)[..., None]
+    rows = ((jnp.abs(y[..., None] - lin) <= sight) & units.alive[..., None])
+    cols = jnp.abs(x[..., None] - lin) <= sight
+    seen = jnp.einsum('puh,puw->phw', rows.astype(jnp.float32), cols.astype(jnp.float32))
+    return (seen > 0).reshape(2, self.num_cells)
+
+  def _unit_features(self, units, max_hp):
+    """float32 [P, U, F] (see rules.UNIT_FEATURES)."""
+    x, y = self._xy(units.pos)
+    alive = units.alive.astype(jnp.float32)
+    kind = jax.nn.one_hot(units.kind, R.NUM_KINDS) * alive[..., None]
+    order = jax.nn.one_hot(units.order, R.NUM_ORDERS)[..., :6] * alive[..., None]
+    busy = jnp.where(units.order >= R.TRAIN, units.work, 0).astype(jnp.float32) / 20.0
+    cols = [alive[..., None], kind, (units.hp / max_hp * alive)[..., None],
+            (x / self.size * alive)[..., None], (y / self.size * alive)[..., None], order,
+            ((units.carry > 0) * alive)[..., None], (busy * alive)[..., None]]
+    return jnp.concatenate(cols, -1).astype(jnp.float32)
+
+  def observe(self, state: State) -> dict:
+    """Each seat's fogged observation: dict of float32 [P, ...]."""
+    u = state.units
+    visible = state.visible
+    H, C = self.size, self.num_cells
+    is_building = u.kind <= R.BARRACKS
+    own_units = self._grid(u, (u.alive & ~is_building).astype(jnp.float32))  # [P, C]
+    own_buildings = jnp.minimum(
+        self._grid(u, (u.alive & is_building).astype(jnp.float32)), 1.0)
+    enemy_units = own_units[::-1] * visible
+    enemy_buildings = own_buildings[::-1] * visible
+    rock = jnp.broadcast_to(~jnp.asarray(self.tables.passable)[state.map_id]
+                            & (state.resources == 0), (2, C)).astype(jnp.float32)
+    res = jnp.broadcast_to(state.resources / self.max_resource, (2, C))
+    planes = jnp.stack([rock, res, own_units, own_buildings, enemy_units,
+                        enemy_buildings, visible.astype(jnp.float32),
+                        state.explored.astype(jnp.float32)], -1).reshape(2, H, H, -1)
+    max_hp = self._stat(R.MAX_HP, u.kind)
+    feats = self._unit_features(u, max_hp)  # [P, U, F]
+    enemy_seen = jnp.take_along_axis(visible[::-1], u.pos, 1) & u.alive  # [P, U] seen by other
+    enemy_feats = feats[::-1] * enemy_seen[::-1][..., None]
+    # Hide the enemy's orders and internal state: keep alive, kind, hp, x, y.
+    keep = np.zeros(len(R.UNIT_FEATURES), np.float32)
+    keep[:10] = 1.0
+    enemy_feats = enemy_feats * keep
+    army = (u.alive & (u.kind >= R.MELEE)).sum(1)
+    due_in = jnp.maximum(state.next_due - state.tick, 0)
+    scalars = jnp.stack([
+        state.bank / 50.0, jnp.broadcast_to(state.tick / self.max_ticks, (2,)),
+        u.alive.sum(1) / self.num_units, enemy_seen[::-1].sum(1) / self.num_units,
+        jnp.arange(2, dtype=jnp.float32), (due_in == 0).astype(jnp.float32),
+        due_in / R.NUM_DELAYS, army / self.num_units], -1).astype(jnp.float32)
+    return {'planes': planes, 'units': feats, 'enemies': enemy_feats,
+            'scalars': scalars}
+
+  def _timestep(self, state, reward, first, terminal) -> types.TimeStep:
+    return types.TimeStep(
+        observation=self.observe(state),
+        legal_action_mask=self.legal_action_mask(state),
+        reward=reward.astype(jnp.float32),
+        discount=jnp.where(terminal, 0.0, 1.0).astype(jnp.float32),
+        is_first=jnp.asarray(first),
+        is_last=state.done,
+        is_terminal=terminal)
+
+  # ----------------------------------------------------------------------- actions
+  def check_action(self, action) -> None:
+    """Raises ValueError naming what was expected when `action` has the wrong layout."""
+    if not isinstance(action, dict) or set(action) != set(ACTION_HEADS):
+      got = sorted(action) if isinstance(action, dict) else type(action).__name__
+      raise ValueError(f'Skirmish action must be a dict with keys {list(ACTION_HEADS)} '
+                       f'(each int32 [2], one value per seat); got {got}.')
+    for head in ACTION_HEADS:
+      value = action[head]
+      shape, dtype = tuple(np.shape(value)), getattr(value, 'dtype', None)
+      if shape != (2,) or dtype is None or not np.issubdtype(np.dtype(dtype), np.integer):
+        raise ValueError(f'Skirmish action head {head!r} must be an integer array of '
+                         f'shape [2] (one value per seat, expected int32[2]); got '
+                         f'{dtype}{list(shape)}.')
+
+  def _legal_chosen(self, state, f, unit, target, delay):
+    """[P] bool: whether each seat's chosen action is legal, and per-head flags."""
+    unit_mask, targets, due = self._mask_parts(state)
+    function_mask = self._function_mask(unit_mask, targets, due)
+    take = lambda m, i: jnp.take_along_axis(m, i[:, None], 1)[:, 0]
+    in_range = ((f >= 0) & (f < R.NUM_FUNCTIONS) & (unit >= 0) & (unit < self.num_units)
+                & (target >= 0) & (target < self.num_cells) & (delay >= 0)
+                & (delay < R.NUM_DELAYS))
+    fc = jnp.clip(f, 0, R.NUM_FUNCTIONS - 1)
+    uc = jnp.clip(unit, 0, self.num_units - 1)
+    tc = jnp.clip(target, 0, self.num_cells - 1)
+    f_ok = take(function_mask, fc)
+    u_ok = take(jnp.take_along_axis(unit_mask, fc[:, None, None], 1)[:, 0], uc)
+    rows = jnp.stack([take(t, tc) for t in targets], -1)  # [P, 4]
+    t_ok = take(rows, jnp.asarray(_TARGET_ROW)[fc])
+    return in_range & f_ok & u_ok & t_ok, (in_range, f_ok, u_ok, t_ok)
+
+  def _raise_if_illegal(self, legal, flags, f, unit, target, delay, tick):
+    legal, (in_range, f_ok, u_ok, t_ok) = np.asarray(legal), map(np.asarray, flags)
+    for p in range(2):
+      if legal[p]:
+        continue
+      if not in_range[p]:
+        why = (f'a head is out of range (function {int(f[p])} in [0, {R.NUM_FUNCTIONS}), '
+               f'unit {int(unit[p])} in [0, {self.num_units}), target {int(target[p])} '
+               f'in [0, {self.num_cells}), delay {int(delay[p])} in [0, {R.NUM_DELAYS}))')
+      elif not f_ok[p]:
+        why = f"head 'function' = {int(f[p])} ({R.FUNCTION_NAMES[int(f[p])]}) is masked"
+      elif not u_ok[p]:
+        why = (f"head 'unit' = {int(unit[p])} cannot carry out "
+               f'{R.FUNCTION_NAMES[int(f[p])]}')
+      else:
+        why = (f"head 'target' = cell {int(target[p])} is not a legal target of "
+               f'{R.FUNCTION_NAMES[int(f[p])]}')
+      raise IllegalActionError(
+          f'Illegal Skirmish action for seat {p} at tick {int(tick)}: {why}. Sample '
+          'from timestep.legal_action_mask (True = legal), or construct the environment '
+          'with debug=False to replace illegal actions by no-ops and count them in '
+          'state.illegal_actions.')
+
+  def _apply_commands(self, state: State, action, legal) -> State:
+    """Applies each due seat's (legal) command to its units' orders."""
+    U = self.num_units
+    u = state.units
+    f = jnp.where(legal, action['function'], R.F_NOOP)  # [P]
+    target = jnp.clip(action['target'], 0, self.num_cells - 1)
+    who = jax.nn.one_hot(jnp.clip(action['unit'], 0, U - 1), U, dtype=bool)  # [P, U]
+    sel = lambda fs: who & jnp.isin(f, jnp.asarray(fs))[:, None]
+    order_to = {R.IDLE: sel([R.F_STOP]), R.MOVE: sel([R.F_MOVE]),
+                R.ATTACK: sel([R.F_ATTACK]), R.HARVEST: sel([R.F_HARVEST]),
+                R.BUILD: sel([R.F_BUILD]),
+                R.TRAIN: sel(list(range(R.F_TRAIN_WORKER, R.F_TRAIN_HEAVY + 1)))}
+    order, tgt, work = u.order, u.target, u.work
+    for new_order, where in order_to.items():
+      order = jnp.where(where, new_order, order)
+    targeted = sel([R.F_MOVE, R.F_ATTACK, R.F_HARVEST, R.F_BUILD])
+    tgt = jnp.where(targeted, target[:, None], tgt)
+    work = jnp.where(sel([R.F_HARVEST, R.F_STOP, R.F_MOVE, R.F_ATTACK, R.F_BUILD]), 0,
+                     work)
+    trained = jnp.asarray(R.TRAINED_KIND)[f]  # [P]
+    training = order_to[R.TRAIN]
+    train_kind = jnp.where(training, trained[:, None], u.train_kind)
+    work = jnp.where(training, self._stat(R.BUILD_TICKS, jnp.maximum(trained, 0))[:, None],
+                     work)
+    cost = jnp.where(trained >= 0, self._stat(R.COST, jnp.maximum(trained, 0)), 0)
+    cost = cost + jnp.where(f == R.F_BUILD, R.COST[R.BARRACKS], 0)
+    # A worker already on its way to build that gets a new order is refunded.
+    refund = ((u.order == R.BUILD) & who & (f != R.F_NOOP)[:, None]).sum(1) * R.COST[R.BARRACKS]
+    delay = jnp.clip(action['delay'], 0, R.NUM_DELAYS - 1)
+    due = state.tick >= state.next_due
+    next_due = jnp.where(due, state.tick + delay + 1, state.next_due)
+    return state.replace(
+        units=u.replace(order=order, target=tgt, work=work, train_kind=train_kind),
+        bank=state.bank - cost + refund, next_due=next_due,
+        illegal_actions=state.illegal_actions + (~legal).astype(jnp.int32))
+
+  # ----------------------------------------------------------------------- tick
+  def _spawn(self, u: Units, request, kind, cell, order, work):
+    """Places requested units into free slots, per seat. Inputs [P, U]; returns
+    (units, granted [P, U])."""
+    free = ~u.alive
+    rank_req = jnp.cumsum(request, 1) - 1
+    rank_free = jnp.cumsum(free, 1) - 1
+    granted = request & (rank_req < free.sum(1, keepdims=True))
+    # match[p, i, j]: request i goes to free slot j.
+    match = (granted[:, :, None] & free[:, None, :] &
+             (rank_req[:, :, None] == rank_free[:, None, :]))
+    filled = match.any(1)  # [P, U] slots receiving a unit
+
+    def put(old, value):
+      new = (match * value[:, :, None]).sum(1)
+      return jnp.where(filled, new, old)
+    zeros = jnp.zeros_like(u.hp)
+    kind_new = put(u.kind, kind)
+    u = Units(alive=u.alive | filled, kind=kind_new,
+              hp=jnp.where(filled, self._stat(R.MAX_HP, kind_new), u.hp),
+              pos=put(u.pos, cell), order=put(u.order, order), target=put(u.target, cell),
+              carry=jnp.where(filled, 0, u.carry),
+              attack_cd=jnp.where(filled, 0, u.attack_cd),
+              move_cd=jnp.where(filled, 0, u.move_cd), work=put(u.work, work),
+              train_kind=jnp.where(filled, 0, u.train_kind))
+    del zeros
+    return u, granted
+
+  def _tick(self, state: State) -> State:
+    """Advances the game by one tick (combat, movement, economy, production)."""
+    u = state.units
+    mid = state.map_id
+    U = self.num_units
+    x, y = self._xy(u.pos)
+    ex, ey = x[::-1], y[::-1]
+    e_alive, e_kind = u.alive[::-1], u.kind[::-1]
+    # ---- combat: everyone fires at once.
+    dist = jnp.maximum(jnp.abs(x[:, :, None] - ex[:, None, :]),
+                       jnp.abs(y[:, :, None] - ey[:, None, :]))  # [P, U, U(enemy)]
+    damage = self._stat(R.DAMAGE, u.kind)
+    fighting_order = (u.order == R.IDLE) | (u.order == R.ATTACK)
+    in_range = e_alive[:, None, :] & (dist <= self._stat(R.RANGE, u.kind)[:, :, None])
+    score = jnp.where(in_range, dist * 1024 + u.hp[::-1][:, None, :], 1 << 20)
+    aim = jnp.argmin(score, -1)  # [P, U]
+    engaged = u.alive & fighting_order & (damage > 0) & in_range.any(-1)
+    fires = engaged & (u.attack_cd == 0)
+    aim_kind = jnp.take_along_axis(e_kind, aim, 1)
+    hit = damage * jnp.asarray(R.MULTIPLIER)[u.kind, aim_kind] * fires  # [P, U]
+    dealt = (jax.nn.one_hot(aim, U, dtype=jnp.int32) * hit[..., None]).sum(1)  # [P, U]
+    hp = u.hp - dealt[::-1]
+    attack_cd = jnp.where(fires, self._stat(R.ATTACK_TICKS, u.kind) - 1,
+                          jnp.maximum(u.attack_cd - 1, 0))
+    alive = u.alive & (hp > 0)
+    # ---- movement toward each order's goal.
+    sighted = e_alive[:, None, :] & (dist <= self._stat(R.SIGHT, u.kind)[:, :, None])
+    nearest = jnp.argmin(jnp.where(sighted, dist, 1 << 20), -1)
+    chase = (u.order == R.ATTACK) & sighted.any(-1)
+    chase_cell = jnp.take_along_axis(u.pos[::-1], nearest, 1)
+    base_cell = u.pos[:, :1]  # the base lives in slot 0
+    has_base = alive[:, :1] & (u.kind[:, :1] == R.BASE)
+    goal = jnp.where(chase, chase_cell, u.target)
+    goal = jnp.where((u.order == R.HARVEST) & (u.carry > 0), base_cell, goal)
+    stop = jnp.where((u.order == R.HARVEST) | (u.order == R.BUILD), 1,
+                     jnp.where(chase, self._stat(R.RANGE, u.kind), 0))
+    moving_order = ((u.order == R.MOVE) | (u.order == R.ATTACK) | (u.order == R.HARVEST)
+                    | (u.order == R.BUILD))
+    here = self._dist(mid, u.pos, goal)
+    mobile = self._stat(R.MOVE_TICKS, u.kind) > 0
+    wants = alive & mobile & moving_order & (here > stop) & ~engaged
+    steps = jnp.asarray(self.tables.neighbours)[u.pos]  # [P, U, 9]
+    step_dist = self._dist(mid, steps, goal[..., None])
+    best = jnp.take_along_axis(steps, jnp.argmin(step_dist, -1)[..., None], -1)[..., 0]
+    moves = wants & (u.move_cd == 0) & (here < maps.UNREACHABLE)
+    pos = jnp.where(moves, best, u.pos)
+    move_cd = jnp.where(moves, self._stat(R.MOVE_TICKS, u.kind) - 1,
+                        jnp.maximum(u.move_cd - 1, 0))
+    order = u.order
+    now = self._dist(mid, pos, goal)
+    arrived = (now == 0) & ((order == R.MOVE) | ((order == R.ATTACK) & ~chase))
+    lost_way = moving_order & (here >= maps.UNREACHABLE)
+    order = jnp.where(arrived | lost_way, R.IDLE, order)
+    # ---- economy: gather next to the resource, deposit next to the base.
+    resources = state.resources
+    flat = lambda a: a.reshape(-1)
+    res_cell = u.target
+    at_field = (alive & (order == R.HARVEST) & (u.carry == 0) &
+                (self._dist(mid, pos, res_cell) <= 1))
+    left = resources[res_cell]  # [P, U]
+    work = jnp.where(at_field & (left > 0), u.work + 1, u.work)
+    ready = at_field & (work >= R.HARVEST_TICKS) & (left > 0)
+    # Split a cell's remaining resources between workers finishing on the same tick.
+    r_flat, c_flat = flat(ready), flat(res_cell)
+    same = (c_flat[:, None] == c_flat[None, :]) & r_flat[None, :]
+    earlier = jnp.tril(jnp.ones((2 * U, 2 * U), bool), -1)
+    prior = (same & earlier).sum(1) * R.HARVEST_AMOUNT
+    amount = jnp.clip(flat(left) - prior, 0, R.HARVEST_AMOUNT) * r_flat
+    resources = resources.at[c_flat].add(-amount)
+    amount = amount.reshape(2, U)
+    carry = u.carry + amount
+    work = jnp.where(ready, 0, work)
+    depleted = at_field & (left == 0)
+    order = jnp.where(depleted & (carry == 0), R.IDLE, order)
+    deposit = (alive & (order == R.HARVEST) & (carry > 0) & has_base &
+               (self._dist(mid, pos, base_cell) <= 1))
+    bank = state.bank + (carry * deposit).sum(1)
+    carry = jnp.where(deposit, 0, carry)
+    # ---- construction: workers next to their build site found a barracks.
+    building_cells = (alive & (u.kind <= R.BARRACKS))
+    site = u.target
+    arrive = alive & (order == R.BUILD) & (self._dist(mid, pos, site) <= 1)
+    occupied = ((site[..., None, None] == u.pos[None, None]) &
+                building_cells[None, None]).any((-1, -2))  # [P, U]
+    s_flat, a_flat = flat(site), flat(arrive & ~occupied)
+    dup = ((s_flat[:, None] == s_flat[None, :]) & a_flat[None, :] & earlier).any(1)
+    found = (arrive & ~occupied & ~dup.reshape(2, U))
+    # ---- training and construction timers.
+    training = alive & (order == R.TRAIN)
+    constructing = alive & (order == R.CONSTRUCT)
+    work = jnp.where((training | constructing) & (work > 0), work - 1, work)
+    trained = training & (work == 0)
+    order = jnp.where(constructing & (work == 0), R.IDLE, order)
+    # ---- spawn new units into free slots (dead slots are free).
+    u = u.replace(alive=alive, hp=jnp.where(alive, hp, 0), pos=pos, order=order,
+                  carry=jnp.where(alive, carry, 0), attack_cd=attack_cd,
+                  move_cd=move_cd, work=work)
+    request = found | trained
+    kind = jnp.where(found, R.BARRACKS, u.train_kind)
+    cell = jnp.where(found, site, pos)
+    new_order = jnp.where(found, R.CONSTRUCT, R.IDLE)
+    new_work = jnp.where(found, R.BUILD_TICKS[R.BARRACKS], 0)
+    u, granted = self._spawn(u, request, kind, cell, new_order, new_work)
+    # Builders go idle (refunded when the site was taken or no slot was free);
+    # trainers go idle once their unit is out, else retry next tick.
+    failed_build = arrive & ~(found & granted)
+    bank = bank + (failed_build & u.alive).sum(1) * R.COST[R.BARRACKS]
+    order = jnp.where(arrive & u.alive & ~(u.kind == R.BARRACKS), R.IDLE, u.order)
+    order = jnp.where(trained & granted, R.IDLE, order)
+    u = u.replace(order=order)
+    return state.replace(units=u, resources=resources, bank=bank, tick=state.tick + 1)
+
+  # ----------------------------------------------------------------------- step
+  def step(self, state: State, action) -> tuple[State, types.TimeStep]:
+    """Applies both seats' actions (dict of int [P]) and advances one tick."""
+    self.check_action(action)
+    action = {k: jnp.asarray(v, jnp.int32) for k, v in action.items()}
+    legal, flags = self._legal_chosen(state, action['function'], action['unit'],
+                                      action['target'], action['delay'])
+    if self.debug:
+      args = (legal, flags, action['function'], action['unit'], action['target'],
+              action['delay'], state.tick)
+      if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(args)):
+        jax.debug.callback(self._raise_if_illegal, *args)
+      else:
+        self._raise_if_illegal(*args)
+    new = self._apply_commands(state, action, legal)
+    new = self._tick(new)
+    visible = self._visibility(new.units)
+    has_building = (new.units.alive & (new.units.kind <= R.BARRACKS)).any(1)  # [P]
+    lost = ~has_building
+    terminal = lost.any()
+    reward = (lost[::-1].astype(jnp.float32) - lost.astype(jnp.float32))
+    truncated = (new.tick >= self.max_ticks) & ~terminal
+    new = new.replace(visible=visible, explored=new.explored | visible,
+                      done=terminal | truncated, terminated=terminal, outcome=reward)
+    # A finished game does not move.
+    new = jax.tree.map(lambda n, o: jnp.where(state.done, o, n), new, state)
+    reward = jnp.where(state.done, 0.0, reward)
+    return new, self._timestep(new, reward, first=False, terminal=new.terminated)
+
+
+def make_8x8(**kwargs) -> Skirmish:
+  """'skirmish/8x8': the tiny map, for tests."""
+  return Skirmish(size=8, **kwargs)
+
+
+def make_16x16(**kwargs) -> Skirmish:
+  """'skirmish/16x16': the default map."""
+  return Skirmish(size=16, **kwargs)
+
+
+def make_32x32(**kwargs) -> Skirmish:
+  """'skirmish/32x32': the standard map."""
+  return Skirmish(size=32, **kwargs)
