@@ -253,3 +253,62 @@ def test_skirmish_bots_resolve_by_name():
   policy = datasets.resolve_policy(env, 'bot/rush-3@1234')
   assert policy.policy_id == 'bot/rush-3' and policy.rating == 1234.0
   assert 'rush-3' in datasets.policy_names(env)
+
+
+def test_envlogger_tfds_backend_dataset_loads(tmp_path):
+  """EnvLogger's TFDS backend (envlogger 1.2, test-only: not in setup.py)."""
+  _lazy.rlds()
+  envlogger = pytest.importorskip('envlogger')
+  dm_env = pytest.importorskip('dm_env')
+  from envlogger.backends import tfds_backend_writer  # pylint: disable=g-import-not-at-top
+  from dm_env import specs as dm_specs  # pylint: disable=g-import-not-at-top
+  tfds = _lazy.tfds()
+
+  class Counter(dm_env.Environment):
+    """Observation [2] = (episode, t); episodes of 3 + episode steps."""
+
+    def __init__(self):
+      self._episode, self._t = -1, 0
+
+    def reset(self):
+      self._episode, self._t = self._episode + 1, 0
+      return dm_env.restart(self._obs())
+
+    def step(self, action):
+      self._t += 1
+      if self._t >= 3 + self._episode:
+        return dm_env.termination(1.0, self._obs())
+      return dm_env.transition(0.5, self._obs())
+
+    def _obs(self):
+      return np.array([self._episode, self._t], np.float32)
+
+    def observation_spec(self):
+      return dm_specs.Array((2,), np.float32)
+
+    def action_spec(self):
+      return dm_specs.DiscreteArray(2)
+
+  path = tmp_path / 'envlogger'
+  path.mkdir()
+  config = tfds.rlds.rlds_base.DatasetConfig(
+      name='counter', observation_info=tfds.features.Tensor(shape=(2,), dtype=np.float32),
+      action_info=np.int64, reward_info=np.float64, discount_info=np.float64)
+  backend = tfds_backend_writer.TFDSBackendWriter(
+      data_directory=os.fspath(path), split_name='train', ds_config=config,
+      max_episodes_per_file=2)
+  with envlogger.EnvLogger(Counter(), backend=backend) as env:
+    for _ in range(4):
+      timestep = env.reset()
+      while not timestep.last():
+        timestep = env.step(np.int64(1))
+  ds = datasets.load(path)
+  assert ds.num_episodes == 4 and ds.spec_inferred
+  np.testing.assert_array_equal(sorted(ds.lengths), [4, 5, 6, 7])
+  it = data.make_iterator(ds, batch_size=8, unroll_length=3, split='all')
+  batch = next(it)
+  obs = np.asarray(batch.observation['observation'])
+  mask = np.asarray(batch.mask)
+  for b in range(8):
+    assert len(set(obs[b, mask[b], 0])) == 1  # One episode per window.
+    np.testing.assert_array_equal(np.diff(obs[b, mask[b], 1]), 1)
