@@ -218,3 +218,23 @@ def test_filter_parsing():
                                           'policy_id in a/b,c-1', 'seat!=0']
   with pytest.raises(data.FilterError, match='cannot parse'):
     data.filters.parse('rating => 3')
+
+
+def test_record_host_environment(tmp_path):
+  """Host environments (gymnasium via the adapter) record through rollout's host path."""
+  from offline_rl.environments import adapters  # pylint: disable=g-import-not-at-top
+  env = adapters.GymnasiumEnv('CartPole-v1')
+  assert not env.jittable
+  policy = adapters.random_policy(env.spec)
+  info = datasets.record(env, [(policy,)], tmp_path / 'cartpole', num_episodes=3,
+                         num_envs=2, progress=False, log=None, chunk_steps=32)
+  ds = datasets.load(info['path'])
+  assert ds.num_episodes == 3 and ds.spec.num_players == 1
+  meta = ds.metadata
+  np.testing.assert_array_equal(meta['outcome'], meta['episode_return'])
+  for i in range(3):
+    steps = ds.episode(i)['steps']
+    assert steps['is_first'][0] and steps['is_last'][-1] and steps['is_last'].sum() == 1
+    # CartPole pays +1 per step after the first.
+    assert steps['reward'][0] == 0 and (steps['reward'][1:] == 1).all()
+    assert meta['episode_return'][i] == len(steps['reward']) - 1
