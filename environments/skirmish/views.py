@@ -155,7 +155,7 @@ def _make_single_agent_fns(env, opponent: types.Policy, seat: int):
     action = jax.tree.map(lambda a, b: jnp.stack([a, b]).astype(jnp.int32), *pair)
     return env.step(state, action)
 
-  return jax.jit(env.reset), jax.jit(step)
+  return env.jitted()[0], jax.jit(step)
 
 
 class SkirmishVectorEnv(gymnasium.vector.VectorEnv):
