@@ -180,7 +180,7 @@ def bench_record(workdir, python_games, jit_games):
   env = make('toy/corridor-v0', length=10, max_steps=60)
   policies = (toy.bot(0.6, 1200.0), toy.bot(0.4, 1000.0))
   # Warm up compilation of both paths on tiny runs.
-  datasets.record(env, [policies], workdir / 'warm', num_episodes=8, num_envs=256,
+  datasets.record(env, [policies], workdir / 'warm', num_episodes=256, num_envs=256,
                   progress=False, log=None, chunk_steps=60)
   _python_record(env, policies, workdir / 'warm_py', 1, 0)
   start = time.perf_counter()

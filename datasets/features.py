@@ -135,6 +135,7 @@ class Layout:
       for path, leaf in _leaves(features[key], (key,)):
         self.columns.append(self._column((), path, leaf, per_step=False))
     self.by_key = {c.key: c for c in self.columns}
+    self._prefixes = {c.key: wire.key_prefix(c.key) for c in self.columns}
     self.step_columns = [c for c in self.columns if c.per_step]
     self.episode_columns = [c for c in self.columns if not c.per_step]
     # A cheap column to learn an episode's length from.
@@ -229,7 +230,7 @@ class Layout:
         value = [v.encode() if isinstance(v, str) else bytes(v)
                  for v in np.asarray(value, object).reshape(-1)]
       encoded[column.key] = wire.encode_feature(column.kind, value)
-    return wire.encode_example(encoded)
+    return wire.encode_example(encoded, self._prefixes)
 
 
 def nest(flat: dict, prefix: str) -> dict:

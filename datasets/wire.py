@@ -27,7 +27,14 @@ class WireError(ValueError):
 # ---------------------------------------------------------------- varints
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def _varint(value: int) -> bytes:
+  if 0 <= value < 0x80:
+    return _ONE_BYTE[value]
+  if 0 <= value < 0x4000:
+    return bytes((value & 0x7F | 0x80, value >> 7))
   out = bytearray()
   value &= (1 << 64) - 1
   while True:
@@ -97,7 +104,7 @@ def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
 
 
 def _length_delimited(field: int, payload: bytes) -> bytes:
-  return _varint((field << 3) | 2) + _varint(len(payload)) + payload
+  return _ONE_BYTE[(field << 3) | 2] + _varint(len(payload)) + payload
 
 
 # ---------------------------------------------------------------- encode
@@ -118,13 +125,28 @@ def encode_feature(kind: int, values) -> bytes:
   return _length_delimited(kind, inner)
 
 
-def encode_example(features: Mapping[str, bytes]) -> bytes:
-  """Serialised `Example` from {key: serialised Feature} (see `encode_feature`)."""
-  entries = []
+def key_prefix(key: str) -> bytes:
+  """The serialised map-entry key field of `key` (computed once per column)."""
+  raw = key.encode()
+  return b'\x0a' + _varint(len(raw)) + raw
+
+
+def encode_example(features: Mapping[str, bytes], prefixes=None) -> bytes:
+  """Serialised `Example` from {key: serialised Feature} (see `encode_feature`).
+
+  Args:
+    features: the serialised features by key.
+    prefixes: optional {key: key_prefix(key)} to skip re-encoding the keys.
+  """
+  parts = []
   for key in sorted(features):
-    entry = _length_delimited(1, key.encode()) + _length_delimited(2, features[key])
-    entries.append(_length_delimited(1, entry))
-  return _length_delimited(1, b''.join(entries))
+    prefix = prefixes[key] if prefixes is not None else key_prefix(key)
+    feature = features[key]
+    body_len = len(prefix) + 1 + len(_varint(len(feature))) + len(feature)
+    parts += (b'\x0a', _varint(body_len), prefix, b'\x12', _varint(len(feature)),
+              feature)
+  body = b''.join(parts)
+  return b'\x0a' + _varint(len(body)) + body
 
 
 # ---------------------------------------------------------------- decode

@@ -73,6 +73,18 @@ def _reset_where(done, fresh, old):
   return jax.tree.map(pick, fresh, old)
 
 
+_BATCHED_RESETS: dict = {}
+
+
+def _batched_reset(env):
+  """`jit(vmap(env.reset))`, built once per environment object (no recompiles)."""
+  entry = _BATCHED_RESETS.get(id(env))
+  if entry is None or entry[0] is not env:
+    entry = (env, jax.jit(jax.vmap(env.reset)))
+    _BATCHED_RESETS[id(env)] = entry
+  return entry[1]
+
+
 def init(env, policies: Sequence[types.Policy], key: jax.Array,
          num_envs: int) -> RolloutState:
   """Resets `num_envs` environments and each seat's policy state."""
@@ -81,8 +93,7 @@ def init(env, policies: Sequence[types.Policy], key: jax.Array,
                      f'{len(policies)} policies were given; pass one per seat.')
   key, env_key, *policy_keys = jax.random.split(key, 2 + len(policies))
   if env.jittable:
-    env_state, timestep = jax.jit(jax.vmap(env.reset))(
-        jax.random.split(env_key, num_envs))
+    env_state, timestep = _batched_reset(env)(jax.random.split(env_key, num_envs))
   else:
     seed = int(jax.random.randint(env_key, (), 0, 2**31 - 1))
     env_state, timestep = None, env.reset_batch(seed, num_envs)
