@@ -153,3 +153,18 @@ def test_clear_errors_for_unsupported_specs_and_configs():
   net = networks.make_network(video, TINY)
   with pytest.raises(ValueError, match='reshape it'):
     net.init(jax.random.PRNGKey(0), networks.dummy_inputs(video))
+
+
+def test_the_conditioning_head_goes_first_even_after_a_json_round_trip():
+  base = strategy_spec()
+  with_delay = strategy_spec(
+      action=dict(base.action, delay=specs.ArraySpec((), 'int32', num_values=5)),
+      legal_action_mask=dict(base.legal_action_mask,
+                             delay=specs.ArraySpec((5,), 'bool')))
+  spec = specs.EnvSpec.from_json(with_delay.to_json())  # heads sorted by name
+  assert list(spec.action)[0] == 'delay'
+  ordered = networks.heads.ordered_action_spec(spec.action, spec.legal_action_mask)
+  assert list(ordered) == ['function', 'delay', 'target', 'unit']
+  ambiguous = dict(spec.action, aaa=specs.ArraySpec((), 'int32', num_values=3))
+  with pytest.raises(ValueError, match='Cannot tell which action head'):
+    networks.heads.ordered_action_spec(ambiguous, spec.legal_action_mask)

@@ -45,7 +45,10 @@ def make_agent(spec: specs.EnvSpec, cfg) -> registry.Agent:
 
   return registry.Agent(
       name=str(cfg.agent), spec=spec, config=cfg, network=network, init=init,
-      loss=functools.partial(loss, network, dict(spec.action), head_weights),
+      loss=functools.partial(
+          loss, network,
+          networks_lib.heads.ordered_action_spec(spec.action, spec.legal_action_mask),
+          head_weights),
       make_policy=make_policy)
 
 

@@ -71,12 +71,21 @@ def make_eval_fn(config, agent, top_rating):
   # pylint: disable=g-import-not-at-top
   from offline_rl import environments
   from offline_rl import learner as learner_lib
+  from offline_rl import specs
   spec = agent.spec
   try:
-    env = environments.make(spec.env_id, **dict(spec.params))
+    try:
+      env = environments.make(spec.env_id, **dict(spec.params))
+    except TypeError:  # The params hold descriptive fields too: use the defaults.
+      env = environments.make(spec.env_id)
   except (KeyError, TypeError, ImportError) as error:
     logging.warning('No evaluation: cannot make %s from the dataset spec (%s).',
                     spec.env_id, error)
+    return None
+  mismatches = specs.spec_mismatches(spec, env.spec)
+  if mismatches:
+    logging.warning('No evaluation: %s differs from the dataset spec: %s',
+                    spec.env_id, '; '.join(mismatches))
     return None
   opponents = []
   if spec.num_players == 2:

@@ -27,9 +27,45 @@ from offline_rl import specs
 ILLEGAL_LOGIT = -1e9
 
 
+def ordered_action_spec(action_spec: Mapping[str, specs.ArraySpec],
+                        mask_spec: Mapping[str, specs.ArraySpec] | None
+                        ) -> dict[str, specs.ArraySpec]:
+  """The heads in autoregressive order: the head that conditions the others first.
+
+  A spec that went through JSON may have its heads sorted by name; when some masks
+  are conditional ([n_first, V]), the conditioning head is the one head without a
+  conditional mask whose num_values is n_first, and it moves to the front. The other
+  heads keep their order.
+  """
+  action_spec = dict(action_spec)
+  firsts = {leaf.shape[0] for leaf in (mask_spec or {}).values() if len(leaf.shape) == 2}
+  if not firsts:
+    return action_spec
+  if len(firsts) > 1:
+    raise ValueError(f'Conditional legal_action_masks disagree on the conditioning '
+                     f'head size: {sorted(firsts)}; all must be [n_first, V].')
+  n_first, = firsts
+  conditional = {n for n, leaf in (mask_spec or {}).items() if len(leaf.shape) == 2}
+  candidates = [n for n, leaf in action_spec.items()
+                if leaf.num_values == n_first and n not in conditional]
+  names = list(action_spec)
+  if names and names[0] in candidates:
+    return action_spec
+  if len(candidates) != 1:
+    raise ValueError(
+        f'Cannot tell which action head conditions the masks: heads {candidates} all '
+        f'have {n_first} values. List the conditioning head first in the action spec.')
+  first = candidates[0]
+  return {first: action_spec[first], **{n: v for n, v in action_spec.items()
+                                        if n != first}}
+
+
 def check_action_spec(action_spec: Mapping[str, specs.ArraySpec],
                       mask_spec: Mapping[str, specs.ArraySpec] | None) -> None:
-  """Raises a clear error for action specs the factorised heads cannot serve."""
+  """Raises a clear error for action specs the factorised heads cannot serve.
+
+  `action_spec` is in autoregressive order (see `ordered_action_spec`).
+  """
   if not action_spec:
     raise ValueError('The action spec has no heads; give at least one discrete head.')
   names = list(action_spec)

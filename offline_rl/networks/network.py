@@ -222,10 +222,11 @@ def make_network(spec: specs.EnvSpec, config: NetworkConfig | Mapping[str, Any]
   """Builds the Flax network for `spec` (see the module docstring)."""
   if not isinstance(config, NetworkConfig):
     config = NetworkConfig.from_mapping(config)
-  heads_lib.check_action_spec(spec.action, spec.legal_action_mask)
+  action_spec = heads_lib.ordered_action_spec(spec.action, spec.legal_action_mask)
+  heads_lib.check_action_spec(action_spec, spec.legal_action_mask)
   observation_shapes = tuple(
       (path, leaf.shape) for path, leaf in specs.flatten(spec.observation).items())
-  module = PolicyValueNet(observation_shapes, tuple(spec.action.items()), config)
+  module = PolicyValueNet(observation_shapes, tuple(action_spec.items()), config)
 
   def initial_state(batch_size: int):
     if config.core == 'lstm':
