@@ -238,3 +238,20 @@ def test_record_host_environment(tmp_path):
     # CartPole pays +1 per step after the first.
     assert steps['reward'][0] == 0 and (steps['reward'][1:] == 1).all()
     assert meta['episode_return'][i] == len(steps['reward']) - 1
+
+
+def test_stream_shards_episodes_by_process(loaded):
+  """Each process reads a disjoint share of the episodes (every count-th one)."""
+  seen = []
+  for index in range(2):
+    it = data.make_iterator(loaded, batch_size=32, unroll_length=2, split='all',
+                            backend='stream', process_index=index, process_count=2,
+                            seed=4)
+    episodes = set()
+    for _ in range(3):
+      episodes |= set(np.asarray(next(it).metadata['episode']).tolist())
+    it.close()
+    assert it.num_episodes == 12
+    seen.append(episodes)
+  assert seen[0] and seen[1] and not seen[0] & seen[1]
+  assert seen[0] <= set(range(0, 24, 2)) and seen[1] <= set(range(1, 24, 2))
