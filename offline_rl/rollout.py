@@ -54,12 +54,12 @@ def _stack_seats(actions: Sequence[PyTree]) -> PyTree:
   return jax.tree.map(lambda *a: jnp.stack(a, axis=1), *actions)
 
 
-def _act(policies, params, timestep, policy_state, keys):
+def _act(policies, params, timestep, policy_state, keys, params_axis=None):
   """Each seat's policy on its view. timestep [N, ...]; keys [P, N]. -> ([N, P, ...], states)."""
   actions, states = [], []
   for p, policy in enumerate(policies):
     view = jax.vmap(lambda ts: types.seat(ts, p))(timestep)  # pylint: disable=cell-var-from-loop
-    action, state = jax.vmap(policy.apply, in_axes=(None, 0, 0, 0))(
+    action, state = jax.vmap(policy.apply, in_axes=(params_axis, 0, 0, 0))(
         params[p], view, policy_state[p], keys[p])
     actions.append(action)
     states.append(state)
@@ -103,13 +103,20 @@ def init(env, policies: Sequence[types.Policy], key: jax.Array,
   return RolloutState(env_state, timestep, policy_state, key)
 
 
-def make_run(env, policies: Sequence[types.Policy], num_steps: int):
+def make_run(env, policies: Sequence[types.Policy], num_steps: int, *,
+             params_per_env: bool = False):
   """Builds `run(params, state) -> (state, Steps [T=num_steps, N, ...])`.
 
   `params` is the tuple of each seat's policy parameters, passed at call time so that
   new weights do not trigger a recompilation. For JAX environments the whole call is one
   compiled `scan`; for host environments it is a Python loop over `step_batch`.
+
+  With `params_per_env=True` every leaf of each seat's params carries a leading [N]
+  axis: environment n plays with params[p][n], so one policy function with different
+  knobs (e.g. bots of several skill levels) fills different environments of one
+  vmapped rollout.
   """
+  params_axis = 0 if params_per_env else None
   policies = tuple(policies)
   num_players = len(policies)
 
@@ -121,7 +128,8 @@ def make_run(env, policies: Sequence[types.Policy], num_steps: int):
     policy_state = tuple(
         _reset_where(state.timestep.is_first, jax.vmap(p.init_state)(k), s)
         for p, k, s in zip(policies, keys, state.policy_state))
-    action, policy_state = _act(policies, params, state.timestep, policy_state, keys)
+    action, policy_state = _act(policies, params, state.timestep, policy_state, keys,
+                                params_axis)
     return key, action, policy_state
 
   if env.jittable:

@@ -255,3 +255,19 @@ def test_stream_shards_episodes_by_process(loaded):
     seen.append(episodes)
   assert seen[0] and seen[1] and not seen[0] & seen[1]
   assert seen[0] <= set(range(0, 24, 2)) and seen[1] <= set(range(1, 24, 2))
+
+
+def test_rollout_params_per_env(env):
+  """rollout.make_run(params_per_env=True): each environment plays its own bot knobs."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  policies = (toy.bot(1.0), toy.bot(1.0))
+  run = rollout.make_run(env, policies, 6, params_per_env=True)
+  state = rollout.init(env, policies, jax.random.key(0), 2)
+  # Environment 0: seat 0 always moves right; environment 1: seat 0 never does.
+  params = (jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]))
+  _, steps = run(params, state)
+  actions = np.asarray(steps.action['action'])  # [T, N, P]
+  assert (actions[:3, 0, 0] == 2).all()
+  assert (actions[:, :, 1][np.asarray(~steps.timestep.is_last)] == 2).all()
+  # Skill 0 moves uniformly among legal actions: not always right.
+  assert (actions[:, 1, 0] != 2).any()
