@@ -144,8 +144,6 @@ def inspect(path: str, episode: int, max_steps: int) -> None:
   for key, value in ep['metadata'].items():
     print(f'  {key}: {value}')
   steps = ep['steps']
-  from offline_rl import specs as specs_lib  # pylint: disable=g-import-not-at-top
-  del specs_lib
   flat = {}
 
   def walk(tree, prefix):
