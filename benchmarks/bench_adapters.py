@@ -7,8 +7,8 @@ Overhead: the same uniformly random legal play, stepped through the raw library 
 through the adapter, timed alternately (best of --repeats):
 
   * gymnasium CartPole-v1: a NEXT_STEP SyncVectorEnv of N copies vs `step_batch`.
-  * pgx connect_four: jit(scan(vmap(step))) with autoreset, raw pgx vs `PgxEnv`
-    (target: < 10% overhead for JAX-native adapters).
+  * pgx connect_four, othello, go_9x9: jit(scan(vmap(step))) with autoreset, raw
+    pgx vs `PgxEnv` (target: < 10% overhead for JAX-native adapters).
   * OpenSpiel connect_four: a Python loop over N games (apply a legal action, read the
     mover's observation tensor and legal actions) vs `step_batch`.
 
@@ -20,6 +20,7 @@ Prints a table and writes benchmarks/results/adapters.json.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -89,10 +90,10 @@ def bench_gymnasium(num_envs=16, num_steps=2000, repeats=3):
   return _row('gymnasium CartPole-v1', num_envs, num_steps, raw_s, adapted_s)
 
 
-def bench_pgx(num_envs=1024, num_steps=600, repeats=3):
+def bench_pgx(game_id='connect_four', num_envs=1024, num_steps=600, repeats=3):
   import pgx  # pylint: disable=g-import-not-at-top
-  game = pgx.make('connect_four')
-  env = make('pgx/connect_four')
+  game = pgx.make(game_id)
+  env = make(f'pgx/{game_id}')
 
   def legal_sample(key, mask):
     return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf)).astype(jnp.int32)
@@ -130,7 +131,7 @@ def bench_pgx(num_envs=1024, num_steps=600, repeats=3):
   raw = lambda: jax.block_until_ready(raw_run(raw_init))
   adapted = lambda: jax.block_until_ready(adapted_run(adapted_init))
   raw_s, adapted_s = _side_by_side(raw, adapted, repeats)
-  return _row('pgx connect_four (jit(scan(vmap)))', num_envs, num_steps, raw_s, adapted_s)
+  return _row(f'pgx {game_id} (jit(scan(vmap)))', num_envs, num_steps, raw_s, adapted_s)
 
 
 def bench_openspiel(num_envs=16, num_steps=300, repeats=3):
@@ -225,7 +226,11 @@ def main(argv):
   results = {'machine': f'{platform.machine()}, {os.cpu_count()} cores, '
                         f'load average {os.getloadavg()[0]:.1f} at start',
              'overhead': [], 'ladder': []}
-  for bench in (bench_gymnasium, bench_pgx, bench_openspiel):
+  benches = [bench_gymnasium, bench_pgx,
+             functools.partial(bench_pgx, 'othello', num_steps=300),
+             functools.partial(bench_pgx, 'go_9x9', num_envs=256, num_steps=100),
+             bench_openspiel]
+  for bench in benches:
     row = bench(repeats=_REPEATS.value)
     results['overhead'].append(row)
     print(f"{row['environment']:<36} N={row['num_envs']:<5} raw "

@@ -128,3 +128,17 @@ def test_openspiel_mcts_bot_plays_legal_moves_and_beats_random(ttt_bot_games):
 def test_openspiel_mcts_bot_needs_perfect_information():
   with pytest.raises(ValueError, match='perfect-information.*phantom_ttt'):
     adapters.mcts_bot(make('openspiel/phantom_ttt'))
+
+
+def test_pettingzoo_step_limit_truncates():
+  env = make('pettingzoo/classic/connect_four_v3', max_episode_steps=3)
+  assert env.spec.max_episode_steps == 3 and env.spec.params['max_episode_steps'] == 3
+  env.reset_batch(seed=0, num_envs=1)
+  flags = [env.step_batch({'action': np.array([[c, c]])}) for c in (0, 1, 2, 3)]
+  np.testing.assert_array_equal([f.is_last[0] for f in flags], [0, 0, 1, 0])
+  assert not flags[2].is_terminal[0] and flags[2].discount[0] == 1
+  assert flags[3].is_first[0]
+  report = adapters.check(env, num_envs=2, num_steps=10)
+  assert not report.notes  # A limit is known.
+  assert 'max_episode_steps is 0' in adapters.check(
+      make('pettingzoo/classic/connect_four_v3'), num_envs=1, num_steps=5).notes[0]

@@ -43,17 +43,23 @@ class ConformanceError(AssertionError):
 
 @dataclasses.dataclass
 class CheckReport:
+  """What `check` found: violations break the protocol; notes are advice."""
   env_id: str
   violations: list[str]
   num_steps: int
   num_episodes: int
+  notes: list[str] = dataclasses.field(default_factory=list)
 
   def __str__(self):
     if not self.violations:
-      return (f'{self.env_id}: conforms ({self.num_steps} steps, '
+      text = (f'{self.env_id}: conforms ({self.num_steps} steps, '
               f'{self.num_episodes} finished episodes checked).')
-    return (f'{self.env_id}: {len(self.violations)} protocol violation(s):\n  - '
-            + '\n  - '.join(self.violations))
+    else:
+      text = (f'{self.env_id}: {len(self.violations)} protocol violation(s):\n  - '
+              + '\n  - '.join(self.violations))
+    if self.notes:
+      text += '\n  note: ' + '\n  note: '.join(self.notes)
+    return text
 
 
 def check(env, num_envs: int = 3, num_steps: int = 40, seed: int = 0,
@@ -99,7 +105,11 @@ def check(env, num_envs: int = 3, num_steps: int = 40, seed: int = 0,
         problems += _check_finished_state(env, seed, num_envs, num_steps)
     except Exception as error:  # pylint: disable=broad-except
       problems.append(f'running the protocol raised {type(error).__name__}: {error}')
-  report = CheckReport(env_id, problems, num_steps * num_envs, finished)
+  notes = []
+  if not problems and env.spec.max_episode_steps <= 0:
+    notes.append('spec.max_episode_steps is 0 (no limit known): the evaluator plays each '
+                 'game to its end and needs a limit; pass max_episode_steps=... ')
+  report = CheckReport(env_id, problems, num_steps * num_envs, finished, notes)
   if problems and raise_on_violation:
     raise ConformanceError(str(report))
   return report

@@ -2,6 +2,7 @@
 
     env = GymnasiumEnv('CartPole-v1')                 # any registered gymnasium id
     env = GymnasiumEnv(MyEnv, env_id='mine/v0')       # or your own class / factory
+    env = GymnasiumEnv('my_package.envs:MyEnv')       # or its import path
     ts = env.reset_batch(seed=0, num_envs=8)          # TimeStep, fields [N, P=1, ...]
     ts = env.step_batch({'action': actions[:, None]}) # actions [N, P=1]
 
@@ -22,6 +23,7 @@ MinAtar ids ('MinAtar/Breakout-v1') are registered with gymnasium on first use.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +42,19 @@ def _gymnasium():
   return _deps.require('gymnasium', 'The gymnasium adapter')
 
 
+def _import_attribute(path: str):
+  """'package.module:Attribute' -> the attribute (a gymnasium.Env class or factory)."""
+  module_name, _, attribute = path.partition(':')
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as error:
+    raise KeyError(f'Cannot import {module_name!r} for the environment {path!r} ({error}). '
+                   'Is its folder on PYTHONPATH (e.g. PYTHONPATH=. before the command)?') from error
+  if not hasattr(module, attribute):
+    raise KeyError(f'Module {module_name!r} has no attribute {attribute!r} (from {path!r}).')
+  return getattr(module, attribute)
+
+
 def _ensure_registered(gym_id: str) -> None:
   """Registers MinAtar's gymnasium ids when one is asked for."""
   if gym_id.startswith('MinAtar/'):
@@ -52,8 +67,10 @@ class GymnasiumEnv:
   """A single-agent gymnasium environment behind `types.HostEnvironment`.
 
   Args:
-    env: a gymnasium id ('CartPole-v1'), or a callable returning a `gymnasium.Env`
-      (an Env subclass works: it is called with `env_kwargs`).
+    env: a gymnasium id ('CartPole-v1'); an import path 'package.module:Attribute'
+      of a gymnasium.Env subclass or factory (any process can rebuild it, so
+      `make('gym/package.module:Attribute')` works from the command line); or the
+      callable itself (an Env subclass works: it is called with `env_kwargs`).
     env_id: the platform id recorded in specs and datasets; defaults to 'gym/<id>'
       or 'gym/<ClassName>'.
     max_episode_steps: truncation limit; wraps the environment in gymnasium's
@@ -69,8 +86,11 @@ class GymnasiumEnv:
                max_episode_steps: int | None = None, mask_key: str = 'action_mask',
                vectorization: str = 'sync', debug: bool = False, **env_kwargs):
     gym = _gymnasium()
+    name_from_path = env if isinstance(env, str) else None
     if vectorization not in ('sync', 'async'):
       raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}.")
+    if isinstance(env, str) and ':' in env:
+      env = _import_attribute(env)  # 'my_package.my_module:MyEnv' -> the class.
     if isinstance(env, str):
       _ensure_registered(env)
       if env not in gym.registry:
@@ -83,7 +103,7 @@ class GymnasiumEnv:
       def make_one():
         return gym.make(env, max_episode_steps=limit, **env_kwargs)
     elif callable(env):
-      name = getattr(env, '__name__', type(env).__name__)
+      name = name_from_path or getattr(env, '__name__', type(env).__name__)
 
       def make_one():
         made = env(**env_kwargs)
@@ -114,6 +134,7 @@ class GymnasiumEnv:
       limit = probe.spec.max_episode_steps
     probe.close()
     self._codec = spaces.ActionCodec(self.action_space)
+    self._observation_converter = spaces.observation_converter(self.observation_space)
     self.spec = specs.EnvSpec(
         env_id=platform_id, version='1', num_players=1,
         observation=self._observation_spec(),
@@ -135,11 +156,14 @@ class GymnasiumEnv:
     return spec if isinstance(spec, dict) else {'observation': spec}
 
   def _convert_observation(self, raw):
-    obs = spaces.convert_observation(self.observation_space, raw)
+    obs = self._observation_converter(raw)
     obs = obs if isinstance(obs, dict) else {'observation': obs}
     return _add_seat_axis(obs)
 
   def _masks(self, info, num_envs, is_last):
+    if self.mask_key not in info:  # The common case: no masks of the environment's own.
+      masks = self._codec.all_legal_shared((num_envs, 1))
+      return masks and dict(masks)
     raw = None
     if self.mask_key in info:
       present = np.asarray(info.get('_' + self.mask_key, np.ones(num_envs, bool)))

@@ -62,13 +62,17 @@ class PettingZooEnv:
       an AECEnv (api='aec') or a ParallelEnv (api='parallel').
     env_id: the platform id; defaults to 'pettingzoo/<path>'.
     api: 'aec' or 'parallel'.
+    max_episode_steps: protocol steps after which an episode is truncated (is_last
+      without is_terminal); default: the environment's `max_cycles` where it has one
+      (times the number of agents for AEC), else no limit (0 in the spec).
     debug: check every raw observation against the agent's observation space.
     **env_kwargs: passed to the module's env() / parallel_env() or the callable.
   """
   jittable = False
 
   def __init__(self, env: str | Callable[..., Any], env_id: str | None = None, *,
-               api: str = 'aec', debug: bool = False, **env_kwargs):
+               api: str = 'aec', max_episode_steps: int | None = None,
+               debug: bool = False, **env_kwargs):
     if api not in ('aec', 'parallel'):
       raise ValueError(f"api must be 'aec' or 'parallel', got {api!r}.")
     if isinstance(env, str):
@@ -112,18 +116,23 @@ class PettingZooEnv:
             f'the waiting-seat convention, got {self.action_space}.')
       observation = dict(observation)
       observation['to_play'] = specs.ArraySpec((), 'float32', minimum=0.0, maximum=1.0)
-    max_steps = getattr(probe, 'max_cycles', None) or 0
+    if max_episode_steps is None:
+      cycles = getattr(probe.unwrapped, 'max_cycles', None) or 0
+      max_episode_steps = cycles * (len(self.agents) if api == 'aec' else 1)
+    self._limit = int(max_episode_steps)
     probe.close()
     self.spec = specs.EnvSpec(
         env_id=env_id or f'pettingzoo/{name}', version='1',
         num_players=len(self.agents), observation=observation,
         action=self._codec.spec, legal_action_mask=self._codec.mask_spec,
-        max_episode_steps=int(max_steps) * (len(self.agents) if api == 'aec' else 1),
-        params={'api': api, **{k: v for k, v in env_kwargs.items()
-                               if v is None or isinstance(v, (int, float, str, bool))}})
+        max_episode_steps=self._limit,
+        params={'api': api, **({} if max_episode_steps is None or not self._limit
+                               else {'max_episode_steps': self._limit}),
+                **{k: v for k, v in env_kwargs.items()
+                   if v is None or isinstance(v, (int, float, str, bool))}})
     self._zero_observation = host.zeros_like_spec(
         {k: v for k, v in observation.items() if k != 'to_play'})
-    self._envs, self._seed, self._episodes, self._last = [], 0, [], []
+    self._envs, self._seed, self._episodes, self._last, self._steps = [], 0, [], [], []
 
   # Raw values -> one environment's per-seat record.
 
@@ -238,7 +247,18 @@ class PettingZooEnv:
 
   # The protocol.
 
+  def _truncate(self, record):
+    """Ends an episode at the step limit: is_last, not terminal, all masks True."""
+    masks = record.legal_action_mask
+    if masks is not None:
+      masks = {k: np.ones_like(v) for k, v in masks.items()}
+    observation = dict(record.observation)
+    if 'to_play' in observation:
+      observation['to_play'] = np.zeros_like(observation['to_play'])
+    return host.Record(observation, masks, record.reward, record.is_first, True, False)
+
   def _reset_one(self, i):
+    self._steps[i] = 0
     seed = host.episode_seed(self._seed, i, self._episodes[i])
     self._episodes[i] += 1
     e = self._envs[i]
@@ -250,6 +270,7 @@ class PettingZooEnv:
       self.close()
       self._envs = [self._factory() for _ in range(num_envs)]
     self._seed, self._episodes = int(seed), [0] * num_envs
+    self._steps = [0] * num_envs
     records = [self._reset_one(i) for i in range(num_envs)]
     self._last = [r.is_last for r in records]
     return host.batch(records)
@@ -265,7 +286,11 @@ class PettingZooEnv:
         records.append(self._reset_one(i))
         continue
       one = {k: v[i] for k, v in action.items()}
-      records.append(self._aec_step(e, one) if self.api == 'aec' else self._parallel_step(e, one))
+      record = self._aec_step(e, one) if self.api == 'aec' else self._parallel_step(e, one)
+      self._steps[i] += 1
+      if self._limit and self._steps[i] >= self._limit and not record.is_last:
+        record = self._truncate(record)
+      records.append(record)
     self._last = [r.is_last for r in records]
     return host.batch(records)
 

@@ -82,6 +82,22 @@ def observation_spec(space, path: str = 'observation') -> specs.Nested:
       'ObservationWrapper that maps it to one of these.')
 
 
+def observation_converter(space):
+  """`convert_observation` for one space, with the dispatch done once (a hot path)."""
+  gs = _gym_spaces()
+  if isinstance(space, gs.Dict):
+    parts = {key: observation_converter(sub) for key, sub in space.spaces.items()}
+    return lambda value: {key: f(value[key]) for key, f in parts.items()}
+  if isinstance(space, gs.Tuple):
+    parts = [observation_converter(sub) for sub in space.spaces]
+    return lambda value: {str(i): f(value[i]) for i, f in enumerate(parts)}
+  if isinstance(space, (gs.Discrete, gs.MultiDiscrete)):
+    start = np.asarray(space.start)
+    return lambda value: (np.asarray(value) - start).astype(np.int32)
+  dtype = np.dtype('int8' if isinstance(space, gs.MultiBinary) else canonical_dtype(space.dtype))
+  return lambda value: np.asarray(value, dtype)
+
+
 def convert_observation(space, value) -> Any:
   """A raw (batched or single) observation -> nested NumPy arrays keyed like the spec."""
   gs = _gym_spaces()
@@ -140,10 +156,15 @@ class ActionCodec:
     masks = {name: specs.ArraySpec((head.num_values,), 'bool')
              for name, head in self.spec.items() if head.num_values is not None}
     self.mask_spec = masks or None
+    self._gs = gs
+    self._discrete_start = int(space.start) if isinstance(space, gs.Discrete) else None
+    self._all_legal = {}
 
   def to_env(self, action: dict) -> Any:
     """Protocol heads (NumPy, any leading batch shape) -> the space's action(s)."""
-    gs = _gym_spaces()
+    gs = self._gs
+    if self._discrete_start is not None:  # The common case: one Discrete head.
+      return np.asarray(action['action']).astype(np.int64) + self._discrete_start
 
     def one(space, name):
       if isinstance(space, gs.Discrete):
@@ -158,9 +179,19 @@ class ActionCodec:
     return one(self.space, 'action')
 
   def all_legal(self, batch_shape: tuple[int, ...]) -> dict | None:
+    """All-True masks (fresh arrays) for each discrete head."""
     if self.mask_spec is None:
       return None
     return {name: np.ones(batch_shape + m.shape, bool) for name, m in self.mask_spec.items()}
+
+  def all_legal_shared(self, batch_shape: tuple[int, ...]) -> dict | None:
+    """Like `all_legal`, but read-only arrays reused across calls (a hot path)."""
+    if batch_shape not in self._all_legal:
+      masks = self.all_legal(batch_shape)
+      for m in (masks or {}).values():
+        m.flags.writeable = False
+      self._all_legal[batch_shape] = masks
+    return self._all_legal[batch_shape]
 
   def masks_from(self, raw_mask, batch_shape: tuple[int, ...]) -> dict | None:
     """An environment's mask (array for a single discrete head, or dict by head; any
