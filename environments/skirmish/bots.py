@@ -107,14 +107,16 @@ def _parse(name: str) -> tuple[str, int]:
 
 
 def _sample(u, mask):
-  """Uniform index among True entries of a bool vector, from one uniform u in [0, 1).
+  """A random True index of a bool vector, from one uniform u in [0, 1).
 
-  One random number instead of one per entry (as `jax.random.categorical` draws)
-  keeps the bots cheap. Returns index 0 when no entry is True.
+  Starts at a uniformly drawn position and takes the first True entry from there on
+  (wrapping around): one random number and one pass, no cumulative sum, so the bots
+  stay cheap. Close to uniform when True entries are spread out; 0 when none is True.
   """
-  count = mask.sum()
-  rank = jnp.minimum(jnp.floor(u * count).astype(jnp.int32), jnp.maximum(count - 1, 0))
-  return jnp.argmax(mask & (jnp.cumsum(mask) - 1 == rank)).astype(jnp.int32)
+  n = mask.shape[0]
+  start = jnp.floor(u * n).astype(jnp.int32)
+  offset = (jnp.arange(n, dtype=jnp.int32) - start) % n
+  return jnp.argmin(jnp.where(mask, offset, n)).astype(jnp.int32)
 
 
 def _weighted(u, weights):

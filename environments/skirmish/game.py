@@ -526,18 +526,24 @@ class Skirmish:
                      jnp.where(chase, self._stat(R.RANGE, u.kind), 0))
     moving_order = ((u.order == R.MOVE) | (u.order == R.ATTACK) | (u.order == R.HARVEST)
                     | (u.order == R.BUILD))
-    here = self._dist(mid, u.pos, goal)
-    mobile = self._stat(R.MOVE_TICKS, u.kind) > 0
-    wants = alive & mobile & moving_order & (here > stop) & ~engaged
+    # One gather of path distances per unit: from its cell and its 8 neighbours (the
+    # first "neighbour" is the cell itself) to its goal.
     steps = jnp.asarray(self.tables.neighbours)[u.pos]  # [P, U, 9]
     step_dist = self._dist(mid, steps, goal[..., None])
-    best = jnp.take_along_axis(steps, jnp.argmin(step_dist, -1)[..., None], -1)[..., 0]
+    here = step_dist[..., 0]
+    mobile = self._stat(R.MOVE_TICKS, u.kind) > 0
+    wants = alive & mobile & moving_order & (here > stop) & ~engaged
+    best_k = jnp.argmin(step_dist, -1)
+    best = jnp.take_along_axis(steps, best_k[..., None], -1)[..., 0]
     moves = wants & (u.move_cd == 0) & (here < maps.UNREACHABLE)
     pos = jnp.where(moves, best, u.pos)
     move_cd = jnp.where(moves, self._stat(R.MOVE_TICKS, u.kind) - 1,
                         jnp.maximum(u.move_cd - 1, 0))
     order = u.order
-    now = self._dist(mid, pos, goal)
+    # Distance to the goal after moving (goal: the field for empty workers, the base
+    # for carrying ones, the site for builders).
+    now = jnp.where(moves, jnp.take_along_axis(step_dist, best_k[..., None], -1)[..., 0],
+                    here)
     arrived = (now == 0) & ((order == R.MOVE) | ((order == R.ATTACK) & ~chase))
     lost_way = moving_order & (here >= maps.UNREACHABLE)
     order = jnp.where(arrived | lost_way, R.IDLE, order)
@@ -545,8 +551,7 @@ class Skirmish:
     resources = state.resources
     flat = lambda a: a.reshape(-1)
     res_cell = u.target
-    at_field = (alive & (order == R.HARVEST) & (u.carry == 0) &
-                (self._dist(mid, pos, res_cell) <= 1))
+    at_field = alive & (order == R.HARVEST) & (u.carry == 0) & (now <= 1)
     left = resources[res_cell]  # [P, U]
     work = jnp.where(at_field & (left > 0), u.work + 1, u.work)
     ready = at_field & (work >= R.HARVEST_TICKS) & (left > 0)
@@ -562,14 +567,14 @@ class Skirmish:
     work = jnp.where(ready, 0, work)
     depleted = at_field & (left == 0)
     order = jnp.where(depleted & (carry == 0), R.IDLE, order)
-    deposit = (alive & (order == R.HARVEST) & (carry > 0) & has_base &
-               (self._dist(mid, pos, base_cell) <= 1))
+    # Workers that were already carrying, next to their base (the goal of carriers).
+    deposit = alive & (order == R.HARVEST) & (u.carry > 0) & has_base & (now <= 1)
     bank = state.bank + (carry * deposit).sum(1)
     carry = jnp.where(deposit, 0, carry)
     # ---- construction: workers next to their build site found a barracks.
     building_cells = (alive & (u.kind <= R.BARRACKS))
     site = u.target
-    arrive = alive & (order == R.BUILD) & (self._dist(mid, pos, site) <= 1)
+    arrive = alive & (order == R.BUILD) & (now <= 1)
     occupied = ((site[..., None, None] == u.pos[None, None]) &
                 building_cells[None, None]).any((-1, -2))  # [P, U]
     s_flat, a_flat = flat(site), flat(arrive & ~occupied)

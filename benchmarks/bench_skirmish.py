@@ -1,0 +1,169 @@
+"""Skirmish throughput, with pgx connect_four stepped the same way as a reference.
+
+    python benchmarks/bench_skirmish.py                 # defaults below
+    python benchmarks/bench_skirmish.py --num_envs=2048 --steps=200
+
+Measured side by side in one run (best of --repeats, after a warm-up call that
+compiles):
+
+  * skirmish/16x16 batched: jit(scan(vmap(two bots act + env.step + autoreset))) over
+    --num_envs games; every step computes both seats' fogged observations and masks.
+    Target: >= 100k env-steps/s on 2 CPU cores.
+  * skirmish/16x16 single: the same loop without vmap, one game under scan.
+    Target: >= 25k env-steps/s.
+  * pgx connect_four batched and single: uniformly random legal moves, the same
+    jit(scan(vmap)) structure with autoreset.
+
+One env-step is one game tick of one game (both seats acting). Besides wall-clock
+rates it prints rates per CPU-second of this process, which stay meaningful when the
+machine is shared. Writes benchmarks/results/skirmish.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import platform
+import time
+
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+import jax
+import jax.numpy as jnp
+
+from offline_rl import types
+from offline_rl.environments import make
+from offline_rl.environments.skirmish import bots
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer('num_envs', 1024, 'Games stepped together in the batched runs.')
+flags.DEFINE_integer('steps', 100, 'Scan length of one batched call.')
+flags.DEFINE_integer('single_steps', 2000, 'Scan length of one single-game call.')
+flags.DEFINE_integer('repeats', 3, 'Timed calls; the best is reported.')
+flags.DEFINE_string('size', '16x16', 'Skirmish map.')
+flags.DEFINE_string('bot0', 'rush-6', 'Seat 0 bot.')
+flags.DEFINE_string('bot1', 'harass-4', 'Seat 1 bot.')
+flags.DEFINE_string('output', str(pathlib.Path(__file__).parent / 'results' /
+                                  'skirmish.json'), 'Where to write the JSON.')
+
+
+def skirmish_step_fn(env, policies):
+  """(state, timestep, key) -> same: both bots act on their fogged views, env steps,
+  finished games reset."""
+  params = tuple(p.params for p in policies)
+
+  def step(carry):
+    state, timestep, key = carry
+    key, k0, k1, kr = jax.random.split(key, 4)
+    a0, _ = policies[0].apply(params[0], types.seat(timestep, 0), (), k0)
+    a1, _ = policies[1].apply(params[1], types.seat(timestep, 1), (), k1)
+    action = jax.tree.map(lambda x, y: jnp.stack([x, y]), a0, a1)
+    new_state, new_ts = env.step(state, action)
+    fresh_state, fresh_ts = env.reset(kr)
+    pick = lambda f, n: jnp.where(timestep.is_last, f, n)
+    return (jax.tree.map(pick, fresh_state, new_state),
+            jax.tree.map(pick, fresh_ts, new_ts), key)
+
+  def init(key):
+    k1, k2 = jax.random.split(key)
+    state, timestep = env.reset(k1)
+    return (state, timestep, k2)
+
+  return init, step
+
+
+def pgx_step_fn():
+  import pgx  # pylint: disable=g-import-not-at-top
+  env = pgx.make('connect_four')
+
+  def step(carry):
+    state, key = carry
+    key, ka, kr = jax.random.split(key, 3)
+    logits = jnp.where(state.legal_action_mask, 0.0, -jnp.inf)
+    action = jax.random.categorical(ka, logits)
+    new = env.step(state, action)
+    fresh = env.init(kr)
+    done = state.terminated | state.truncated
+    return (jax.tree.map(lambda f, n: jnp.where(done, f, n), fresh, new), key)
+
+  def init(key):
+    k1, k2 = jax.random.split(key)
+    return (env.init(k1), k2)
+
+  return init, step
+
+
+def timed(init, step, num_envs, steps, repeats):
+  """Best env-steps/s (wall and per CPU-second) of jit(scan(vmap(step)))."""
+  batched = num_envs > 1
+  one = jax.vmap(step) if batched else step
+
+  @jax.jit
+  def run(carry):
+    return jax.lax.scan(lambda c, _: (one(c), None), carry, None, length=steps)[0]
+
+  keys = jax.random.split(jax.random.key(0), num_envs)
+  carry = jax.jit(jax.vmap(init))(keys) if batched else jax.jit(init)(keys[0])
+  start = time.time()
+  carry = jax.block_until_ready(run(carry))
+  compile_s = time.time() - start
+  best_wall = best_cpu = 0.0
+  for _ in range(repeats):
+    w0, c0 = time.time(), time.process_time()
+    carry = jax.block_until_ready(run(carry))
+    wall, cpu = time.time() - w0, time.process_time() - c0
+    best_wall = max(best_wall, num_envs * steps / wall)
+    best_cpu = max(best_cpu, num_envs * steps / max(cpu, 1e-9))
+  return {'steps_per_s': best_wall, 'steps_per_cpu_s': best_cpu,
+          'num_envs': num_envs, 'scan_steps': steps, 'first_call_s': compile_s}
+
+
+def main(argv):
+  del argv
+  env = make(f'skirmish/{FLAGS.size}')
+  policies = [bots.bot(FLAGS.bot0, env), bots.bot(FLAGS.bot1, env)]
+  s_init, s_step = skirmish_step_fn(env, policies)
+  p_init, p_step = pgx_step_fn()
+  results = {}
+  runs = [('skirmish_batched', s_init, s_step, FLAGS.num_envs, FLAGS.steps),
+          ('pgx_connect_four_batched', p_init, p_step, FLAGS.num_envs, FLAGS.steps),
+          ('skirmish_single', s_init, s_step, 1, FLAGS.single_steps),
+          ('pgx_connect_four_single', p_init, p_step, 1, FLAGS.single_steps)]
+  for name, init, step, n, steps in runs:
+    results[name] = timed(init, step, n, steps, FLAGS.repeats)
+    r = results[name]
+    print(f"{name:26s} {r['steps_per_s']:>12,.0f} env-steps/s wall  "
+          f"{r['steps_per_cpu_s']:>12,.0f} per CPU-second  (N={n}, T={steps}, "
+          f"first call {r['first_call_s']:.1f} s)", flush=True)
+  ratios = {
+      'skirmish_over_pgx_batched': results['skirmish_batched']['steps_per_s'] /
+                                   results['pgx_connect_four_batched']['steps_per_s'],
+      'skirmish_over_pgx_single': results['skirmish_single']['steps_per_s'] /
+                                  results['pgx_connect_four_single']['steps_per_s'],
+  }
+  targets = {'skirmish_batched': 100_000, 'skirmish_single': 25_000}
+  for name, target in targets.items():
+    r = results[name]['steps_per_s']
+    print(f"{name}: {r:,.0f} env-steps/s vs target {target:,} "
+          f"({'met' if r >= target else 'NOT met'} on this run)")
+  for name, value in ratios.items():
+    print(f'{name}: {value:.3f}')
+  try:
+    load = os.getloadavg()
+  except OSError:
+    load = None
+  record = {'env': env.spec.env_id, 'bots': [FLAGS.bot0, FLAGS.bot1],
+            'results': results, 'ratios': ratios, 'targets': targets,
+            'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
+                        'jax': jax.__version__, 'load_average_at_end': load},
+            'command': 'python benchmarks/bench_skirmish.py'}
+  pathlib.Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
+  with open(FLAGS.output, 'w') as f:
+    json.dump(record, f, indent=1)
+  print(f'Wrote {FLAGS.output}')
+
+
+if __name__ == '__main__':
+  app.run(main)
