@@ -1,10 +1,11 @@
 """Importers (Minari, D4RL-style HDF5) and format conversion, all into RLDS.
 
-Imported episodes follow the project's step alignment (`offline_rl.types.TimeStep`): a
+Imported episodes follow the RLDS step alignment (as every dataset of the project): a
 transition list (o_t, a_t, r_t, done_t), t < K, becomes K+1 steps whose step t holds
-o_t, a_t and the reward of the *previous* action (r_{t-1}; 0 at t = 0); the last step
-holds the final observation, no action (zeros), is_last, and is_terminal/discount 0 when
-the episode terminated (rather than being truncated).
+o_t, a_t, the reward r_t *for* a_t and the discount after it (0 on the transition into a
+terminal state); the last step holds the final observation, no action and no reward
+(zeros), is_last, and is_terminal/discount 0 when the episode terminated (rather than
+being truncated).
 """
 from __future__ import annotations
 
@@ -82,11 +83,11 @@ def transitions_to_steps(observations, actions, rewards, terminated: bool,
     value = np.asarray(value)
     flat[f'steps/action/{name}'] = np.concatenate([value, np.zeros_like(value[:1])])
   reward = np.zeros(k + 1, np.float32)
-  reward[1:] = np.asarray(rewards, np.float32)
+  reward[:k] = np.asarray(rewards, np.float32)
   flat['steps/reward'] = reward
   discount = np.ones(k + 1, np.float32)
   if terminated:
-    discount[-1] = 0.0
+    discount[-2:] = 0.0
   flat['steps/discount'] = discount
   flat['steps/is_first'] = np.arange(k + 1) == 0
   flat['steps/is_last'] = np.arange(k + 1) == k

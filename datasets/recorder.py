@@ -114,8 +114,12 @@ def seat_episode(spec: specs.EnvSpec, game, seat: int) -> dict[str, np.ndarray]:
     for name, leaf_spec in specs.flatten(spec.legal_action_mask).items():
       value = _get(ts.legal_action_mask, name)[:, seat]
       flat[f'steps/legal_action_mask/{name}'] = np.asarray(value, bool)
-  flat['steps/reward'] = np.asarray(ts.reward, np.float32)[:, seat]
-  flat['steps/discount'] = np.asarray(ts.discount, np.float32)
+  # RLDS alignment: step t holds the reward for a_t and the discount after it, which
+  # the environment reports with the next time step; the last step holds none.
+  reward = np.asarray(ts.reward, np.float32)[:, seat]
+  discount = np.asarray(ts.discount, np.float32)
+  flat['steps/reward'] = np.append(reward[1:], np.float32(0))
+  flat['steps/discount'] = np.append(discount[1:], discount[-1:])
   flat['steps/is_first'] = np.asarray(ts.is_first, bool)
   flat['steps/is_last'] = is_last
   flat['steps/is_terminal'] = np.asarray(ts.is_terminal, bool)

@@ -172,9 +172,9 @@ def test_d4rl_import(tmp_path):
   np.testing.assert_array_equal(ds.lengths, [5, 5, 3])
   ep = ds.episode(0)['steps']
   np.testing.assert_array_equal(ep['observation']['observation'][:, 0], [0, 2, 4, 6, 8])
-  np.testing.assert_array_equal(ep['reward'], [0, 0, 1, 2, 3])
+  np.testing.assert_array_equal(ep['reward'], [0, 1, 2, 3, 0])
   np.testing.assert_array_equal(ep['is_terminal'], [0, 0, 0, 0, 1])
-  np.testing.assert_array_equal(ep['discount'], [1, 1, 1, 1, 0])
+  np.testing.assert_array_equal(ep['discount'], [1, 1, 1, 0, 0])
   ep1 = ds.episode(1)['steps']
   assert not ep1['is_terminal'].any() and ep1['discount'][-1] == 1
   np.testing.assert_allclose(ds.metadata['episode_return'], [6, 22, 17])
@@ -214,7 +214,7 @@ def test_minari_import(tmp_path, monkeypatch):
   ep = ds.episode(0)['steps']
   np.testing.assert_allclose(ep['observation']['observation'], source.observations)
   np.testing.assert_array_equal(ep['action']['action'][:-1], source.actions)
-  np.testing.assert_allclose(ep['reward'][1:], source.rewards)
+  np.testing.assert_allclose(ep['reward'][:-1], source.rewards)
   it = data.make_iterator(ds, batch_size=4, unroll_length=3, split='all')
   assert np.asarray(next(it).observation['observation']).shape == (4, 4, 4)
 

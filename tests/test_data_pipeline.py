@@ -88,8 +88,9 @@ def test_episodes_equal_the_rollout(loaded, env, matchups):
     expected_action = steps.action['action'][:end + 1, env_index, seat].copy()
     expected_action[-1] = 0  # No action follows the last step.
     np.testing.assert_array_equal(s['action']['action'], expected_action)
-    np.testing.assert_array_equal(s['reward'],
-                                  steps.timestep.reward[:end + 1, env_index, seat])
+    # RLDS alignment: step t holds the reward for a_t, reported at t + 1.
+    np.testing.assert_array_equal(
+        s['reward'], np.append(steps.timestep.reward[1:end + 1, env_index, seat], 0))
     np.testing.assert_array_equal(
         s['legal_action_mask']['action'],
         steps.timestep.legal_action_mask['action'][:end + 1, env_index, seat])
@@ -235,8 +236,8 @@ def test_record_host_environment(tmp_path):
   for i in range(3):
     steps = ds.episode(i)['steps']
     assert steps['is_first'][0] and steps['is_last'][-1] and steps['is_last'].sum() == 1
-    # CartPole pays +1 per step after the first.
-    assert steps['reward'][0] == 0 and (steps['reward'][1:] == 1).all()
+    # CartPole pays +1 for every action (RLDS: the last step holds none).
+    assert steps['reward'][-1] == 0 and (steps['reward'][:-1] == 1).all()
     assert meta['episode_return'][i] == len(steps['reward']) - 1
 
 
