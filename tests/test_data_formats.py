@@ -256,10 +256,10 @@ def test_skirmish_bots_resolve_by_name():
 
 
 def test_envlogger_tfds_backend_dataset_loads(tmp_path):
-  """EnvLogger's TFDS backend (envlogger 1.2, test-only: not in setup.py)."""
+  """EnvLogger's TFDS backend (envlogger 1.2, installed by the Makefile for tests)."""
   _lazy.rlds()
-  envlogger = pytest.importorskip('envlogger')
-  dm_env = pytest.importorskip('dm_env')
+  import dm_env  # pylint: disable=g-import-not-at-top
+  import envlogger  # pylint: disable=g-import-not-at-top
   from envlogger.backends import tfds_backend_writer  # pylint: disable=g-import-not-at-top
   from dm_env import specs as dm_specs  # pylint: disable=g-import-not-at-top
   tfds = _lazy.tfds()
