@@ -30,9 +30,9 @@ Array = Any
 class TimeStep(NamedTuple):
   """What an environment returns after `reset` and each `step`.
 
-  RLDS alignment: `observation` is the observation at this step; the action chosen from
-  it is recorded in the same RLDS step; `reward` is what the *previous* action earned
-  (zero on the first step).
+  dm_env alignment: `observation` is the observation at this step and `reward` is what
+  the *previous* action earned (zero on the first step). Datasets use the RLDS
+  alignment instead (step t holds the reward for a_t); the recorder shifts it.
 
   Attributes:
     observation: pytree [P, ...], each seat's (fogged) observation.
