@@ -193,3 +193,16 @@ def test_run_shards_resumes_and_splits_over_processes(tmp_path, duel):
     work.run_shards(shards, store_lib.ResultsStore(tmp_path / 'x.jsonl'), envs=envs,
                     policies={'toy/corridor-v0': {'p0': toy.bot(0.3)}}, show_progress=False)
   assert not os.path.exists(tmp_path / 'x.jsonl')
+
+
+def test_shared_seat_path_equals_separate_seats(duel, monkeypatch):
+  """Bots of one function run both seats in one vmap; results equal per-seat vmaps."""
+  a, b = toy.bot(0.7), toy.bot(0.4)
+  assert matches._can_share([a, b], (a.params, b.params))
+  shared = evaluation.play(duel, [a, b], seed=5, num_games=12)
+  monkeypatch.setattr(matches, 'SHARED_PARAMS_LIMIT', -1)
+  monkeypatch.setattr(matches, '_COMPILED', {})
+  separate = evaluation.play(duel, [a, b], seed=5, num_games=12)
+  for x, y in zip(shared, separate):
+    np.testing.assert_array_equal(x, y)
+  assert not matches._can_share([a, evaluation.random_policy(duel.spec)], (a.params, ()))

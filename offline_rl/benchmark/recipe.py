@@ -229,6 +229,13 @@ def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
                          show_progress=bool(config.progress), description='tournament')
 
 
+def _final_step(run_dir: str) -> int:
+  """The last training step a run logged (0 when it has no log)."""
+  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
+  curves = report.read_training_logs(run_dir)
+  return int(max((x.max() for x, _ in curves.values() if len(x)), default=0))
+
+
 def _jsonable(record):
   return json.loads(json.dumps(record))
 
@@ -318,8 +325,11 @@ def run(config: config_dict.ConfigDict,
           f'{seconds[f"train {agent.name}"]:.0f} s')
       run_dirs[agent.name] = run_dir
     policy = learner_lib.load_policy(run_dirs[agent.name])._replace(policy_id=agent.name)
-    agent_policies[agent.name] = (policy, {'kind': 'agent', 'workdir': run_dirs[agent.name],
-                                           'config': agent.config})
+    info = {'kind': 'agent', 'workdir': run_dirs[agent.name], 'config': agent.config}
+    if agent.init_from:  # Its curves continue the parent's.
+      info['init_from'] = agent.init_from
+      info['step_offset'] = _final_step(run_dirs[agent.init_from])
+    agent_policies[agent.name] = (policy, info)
 
   start = begin(f'Tournament: {len(pool)} bots and {len(agent_policies)} agents')
   store_path = os.path.join(workdir, 'results.jsonl')

@@ -232,22 +232,32 @@ def _curve_metrics(logs: dict[str, dict[str, Any]]) -> list[str]:
   return (preferred or metrics)[:4]
 
 
-def plot_learning_curves(logs: dict[str, dict[str, Any]], path: str) -> bool:
-  """One panel per metric (losses first), one line per player; False if no logs."""
+def plot_learning_curves(logs: dict[str, dict[str, Any]], path: str,
+                         offsets: dict[str, float] | None = None) -> bool:
+  """One panel per metric (losses first), one line per player; False if no logs.
+
+  `offsets` shifts a player's steps (a fine-tuning run continues its parent's).
+  """
   metrics = _curve_metrics(logs)
   if not metrics:
     return False
+  offsets = offsets or {}
   plt = _pyplot()
-  fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
-  for ax, metric in zip(axes[0], metrics):
+  cols = min(2, len(metrics))
+  rows = (len(metrics) + cols - 1) // cols
+  fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.3 * rows), squeeze=False)
+  for ax, metric in zip(axes.flat, metrics):
     for name, curves in sorted(logs.items()):
       if metric in curves:
         x, y = curves[metric]
-        ax.plot(x, y, label=name, lw=1.2, marker='o' if len(x) < 30 else None, ms=3)
+        ax.plot(x + offsets.get(name, 0.0), y, label=name, lw=1.2,
+                marker='o' if len(x) < 30 else None, ms=3)
     ax.set_title(metric)
     ax.set_xlabel('update step')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+  for ax in list(axes.flat)[len(metrics):]:
+    ax.axis('off')
   fig.suptitle('Training curves (from the run directories\' CSV logs)')
   fig.tight_layout()
   fig.savefig(path, dpi=110)
@@ -319,14 +329,15 @@ def write(store: store_lib.ResultsStore | str, out_dir: str, *, title: str = 'Be
     md += [f'![{p}]({p})' for p in pngs] + ['']
     parts += [_img_tag(os.path.join(out_dir, p)) for p in pngs]
 
-  logs = {}
+  logs, offsets = {}, {}
   for name, record in store.agents().items():
     workdir = record.get('workdir')
     if workdir and os.path.isdir(workdir):
       curves = read_training_logs(workdir)
       if curves:
         logs[name] = curves
-  if logs and plot_learning_curves(logs, image('learning_curves.png')):
+        offsets[name] = float(record.get('step_offset', 0.0))
+  if logs and plot_learning_curves(logs, image('learning_curves.png'), offsets):
     md += ['## Training', '', '![learning curves](learning_curves.png)', '']
     parts += ['<h2>Training</h2>', _img_tag(os.path.join(out_dir, 'learning_curves.png'))]
 

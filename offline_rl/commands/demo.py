@@ -15,6 +15,7 @@ import os
 import time
 
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -26,6 +27,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 
 
 def main(argv):
+  logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   if len(argv) > 1:
     raise flags.ValidationError(f'offline-rl demo: unexpected arguments {argv[1:]}.')
   from offline_rl.benchmark import recipe  # pylint: disable=g-import-not-at-top

@@ -16,6 +16,7 @@ import os
 import time
 
 from absl import flags
+from absl import logging
 
 from offline_rl.benchmark import flags as common
 
@@ -35,6 +36,7 @@ def _agent_spec(value: str) -> str:
 
 
 def main(argv):
+  logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   del argv
   from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
   env = common.make_env_or_exit('evaluate')

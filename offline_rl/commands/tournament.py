@@ -14,6 +14,7 @@ share the work. Prints the ratings (Elo anchored at --anchor) at the end.
 from __future__ import annotations
 
 from absl import flags
+from absl import logging
 
 from offline_rl.benchmark import flags as common
 
@@ -24,6 +25,7 @@ SCHEDULE = flags.DEFINE_enum('schedule', 'round_robin', ['round_robin', 'agents_
 
 
 def main(argv):
+  logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   del argv
   if not common.STORE.value:
     raise SystemExit('offline-rl tournament: --store is required: the results file to '
