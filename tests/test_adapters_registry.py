@@ -117,3 +117,18 @@ def test_platform_imports_without_optional_packages():
                           timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.strip().endswith('ok')
+
+
+def test_bots_by_name_and_ladders():
+  pgx_env = make('pgx/tic_tac_toe')
+  assert adapters.bots.policy_names(pgx_env)[:2] == ['random', 'mcts-4']
+  assert [p.params.num_simulations for p in adapters.bots.ladder(pgx_env)] == [4, 16, 64]
+  zero = adapters.bots.resolve_policy(pgx_env, 'mcts-8-zero')
+  assert zero.params.value == 'zero' and zero.policy_id.endswith('mcts-8-zero')
+  spiel = make('openspiel/tic_tac_toe')
+  assert [int(p.params['num_simulations']) for p in adapters.bots.ladder(spiel)] == [8, 32, 128]
+  with pytest.raises(KeyError, match="no policy 'mcts-8-zero'"):
+    adapters.bots.resolve_policy(spiel, 'mcts-8-zero')
+  with pytest.raises(ValueError, match='no bot ladder'):
+    adapters.bots.ladder(make('openspiel/phantom_ttt'))
+  assert adapters.bots.policy_names(make('gym/CartPole-v1')) == ['random']

@@ -4,6 +4,7 @@ Importing this package imports none of the optional libraries; each adapter impo
 its library when it is built and names the package to install when it is missing.
 See docs/adapters.md.
 """
+from offline_rl.environments.adapters import bots
 from offline_rl.environments.adapters._deps import MissingDependencyError
 from offline_rl.environments.adapters.check import check
 from offline_rl.environments.adapters.check import CheckReport
@@ -32,6 +33,7 @@ __all__ = [
     'SpaceViolation',
     'UnsupportedSpaceError',
     'WAITING_ACTION',
+    'bots',
     'check',
     'mcts_bot',
     'random_policy',
