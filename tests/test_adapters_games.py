@@ -142,3 +142,20 @@ def test_pettingzoo_step_limit_truncates():
   assert not report.notes  # A limit is known.
   assert 'max_episode_steps is 0' in adapters.check(
       make('pettingzoo/classic/connect_four_v3'), num_envs=1, num_steps=5).notes[0]
+
+
+def test_pettingzoo_debug_mode_reports_wrong_dtype():
+  from pettingzoo.classic import connect_four_v3
+  from pettingzoo.utils import BaseWrapper
+
+  class FloatBoard(BaseWrapper):
+    def observe(self, agent):
+      raw = dict(super().observe(agent))
+      raw['observation'] = raw['observation'].astype(np.float32)
+      return raw
+
+  env = adapters.PettingZooEnv(lambda: FloatBoard(connect_four_v3.env()), env_id='mine/c4',
+                               debug=True)
+  with pytest.raises(adapters.SpaceViolation,
+                     match=r'observation\[player_0\]/observation: expected dtype int8'):
+    env.reset_batch(seed=0, num_envs=1)
