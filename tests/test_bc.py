@@ -59,9 +59,11 @@ def test_bc_of_a_strong_bot_beats_a_weak_bot(env, games, tmp_path):
   learner.Learner(agent, data, config, str(tmp_path), progress=False).train()
   policy = learner.load_policy(str(tmp_path), greedy=False)
   assert policy.policy_id == 'bc'
-  trained = learner.evaluate(env, policy, [toy.bot(0.3)], num_episodes=200)
-  untrained = learner.evaluate(env, agent.make_policy(agent.init(jax.random.PRNGKey(0))),
-                               [toy.bot(0.3)], num_episodes=200)
+  weak = toy.bot(0.3)
+  trained = learner.evaluate(env, policy, [weak], num_episodes=200)
+  fresh = dict(policy.params, network=agent.init(jax.random.PRNGKey(0)))
+  untrained = learner.evaluate(env, policy._replace(params=fresh), [weak],
+                               num_episodes=200)
   assert trained['win_rate'] > 0.85, trained
   assert untrained['win_rate'] < 0.6, untrained
 
@@ -77,9 +79,10 @@ def test_rating_conditioning_plays_at_the_requested_level(env, games, tmp_path):
   assert run.meta['top_rating'] == 1500.0
   top = learner.load_policy(str(tmp_path))  # defaults to the top rating seen
   assert float(top.params['rating']) == 1500.0
-  low = agent.make_policy(run.params, rating=800.0)
-  wins_top = learner.evaluate(env, top, [toy.bot(0.5)], 300)['win_rate']
-  wins_low = learner.evaluate(env, low, [toy.bot(0.5)], 300)['win_rate']
+  low = top._replace(params=dict(top.params, rating=jnp.float32(800.0)))
+  opponent = toy.bot(0.5)
+  wins_top = learner.evaluate(env, top, [opponent], 300)['win_rate']
+  wins_low = learner.evaluate(env, low, [opponent], 300)['win_rate']
   assert wins_top > wins_low + 0.15, (wins_top, wins_low)
 
 
@@ -87,7 +90,7 @@ def test_rating_conditioning_plays_at_the_requested_level(env, games, tmp_path):
 def corridor_dataset(env, tmp_path_factory):
   path = tmp_path_factory.mktemp('data') / 'corridor'
   strong, weak = toy.bot(0.9, rating=1500.0), toy.bot(0.1, rating=800.0)
-  datasets.record(env, [(strong, weak), (weak, strong)], str(path), num_episodes=256,
+  datasets.record(env, [(strong, weak), (weak, strong)], str(path), num_episodes=128,
                   num_envs=64, progress=False, log=None)
   return str(path)
 
@@ -103,7 +106,7 @@ def experiment(name, **overrides):
 
 def tiny_cli(config, dataset):
   config.update(dataset=dataset, batch_size=64, updates_per_call=50, log_every=50,
-                eval_episodes=300, eval_opponent=WEAK, validation_fraction=0.0)
+                eval_episodes=256, eval_opponent=WEAK, validation_fraction=0.0)
   config.network.mlp_sizes = (32, 32)
   config.network.value_hidden = (8,)
   return config
@@ -172,10 +175,6 @@ def test_the_train_command_line(corridor_dataset, tmp_path):
   assert 'Trained bc to step 20' in result.stderr
   config = json.loads(open(f'{tmp_path}/run/config.json').read())
   assert config['num_steps'] == 20 and config['network']['mlp_sizes'] == [8]
-  bad = subprocess.run(command[:3] + [f'{EXPERIMENT}:ftbc', '--config.dataset=/x',
-                                      f'--workdir={tmp_path}/ft'],
-                       capture_output=True, text=True, timeout=300)
-  assert bad.returncode != 0 and 'set --config.init_from' in bad.stderr
 
 
 def test_cross_entropy_masks_unused_heads_and_illegal_logged_actions():

@@ -47,12 +47,24 @@ def _play(env, run, policies, params, num_episodes, seed) -> dict[str, float]:
   return results
 
 
+_RUNS: dict = {}
+
+
 def evaluate(env, policy: types.Policy, opponents: Sequence[types.Policy] = (),
              num_episodes: int = 64, seed: int = 0) -> dict[str, float]:
   """Plays `policy` in seat 0 against `opponents`: mean return (and win, draw and
-  loss rates in two-player games) over the first episode of `num_episodes` envs."""
+  loss rates in two-player games) over the first episode of `num_episodes` envs.
+
+  The compiled rollout is reused for policies with the same apply functions (e.g.
+  one policy with new params via `policy._replace(params=...)`).
+  """
   policies = [policy, *opponents]
-  run = rollout.make_run(env, policies, env.spec.max_episode_steps + 1)
+  key = (id(env), tuple(p.apply for p in policies))
+  if key not in _RUNS:
+    if len(_RUNS) >= 8:
+      _RUNS.pop(next(iter(_RUNS)))
+    _RUNS[key] = (env, rollout.make_run(env, policies, env.spec.max_episode_steps + 1))
+  run = _RUNS[key][1]
   return _play(env, run, policies, tuple(p.params for p in policies), num_episodes,
                seed)
 

@@ -17,6 +17,7 @@ Letters: K updates per call, B batch, T unroll length.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -158,7 +159,9 @@ class Learner:
     with open(os.path.join(self.workdir, 'config.json'), 'w') as f:
       f.write(self.config.to_json_best_effort(indent=2))
     with open(os.path.join(self.workdir, 'spec.json'), 'w') as f:
-      f.write(self.agent.spec.to_json())
+      # Not EnvSpec.to_json: it sorts the keys, and the action heads' order is the
+      # network's autoregressive order. EnvSpec.from_json keeps the file's order.
+      json.dump(dataclasses.asdict(self.agent.spec), f, indent=2)
 
   def _initial_state(self) -> TrainState:
     key = jax.random.PRNGKey(int(self.config.seed))
