@@ -206,3 +206,26 @@ def test_shared_seat_path_equals_separate_seats(duel, monkeypatch):
   for x, y in zip(shared, separate):
     np.testing.assert_array_equal(x, y)
   assert not matches._can_share([a, evaluation.random_policy(duel.spec)], (a.params, ()))
+
+
+def _closure_policy(name, direction):
+  """A policy whose behaviour lives in its closure (as network policies' does)."""
+  def apply(params, timestep, state, key):
+    del params, timestep, key
+    return {'action': jax.numpy.int32(direction)}, state
+  return types.Policy(name, apply, ())
+
+
+def test_equal_closures_share_code_and_different_ones_do_not(duel):
+  right, right2, left = (_closure_policy('r', 2), _closure_policy('r2', 2),
+                         _closure_policy('l', 1))
+  assert matches._same_function(right.apply, right2.apply)
+  assert not matches._same_function(right.apply, left.apply)
+  weights = lambda w: (lambda x: x * w)
+  assert not matches._same_function(weights(np.ones(2)), weights(np.ones(2)))
+  assert matches.canonical_function(right2.apply) is matches.canonical_function(right.apply)
+  # Merging must never change behaviour: 'stay' (1) never wins, 'right' (2) always does.
+  r = evaluation.play(duel, [right, left], seed=0, num_games=4)
+  np.testing.assert_array_equal(evaluation.outcome(r), 1.0)
+  r = evaluation.play(duel, [left, right2], seed=0, num_games=4)
+  np.testing.assert_array_equal(evaluation.outcome(r), 0.0)

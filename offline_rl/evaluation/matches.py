@@ -16,6 +16,7 @@ first episode.
 """
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import NamedTuple, Sequence
 
@@ -191,6 +192,62 @@ def _act_shared(apply, params, views, policy_state, keys):
 
 
 _COMPILED: dict = {}
+_KNOWN_FUNCTIONS: list = []
+
+
+def _same_function(f, g, depth: int = 0) -> bool:
+  """True when f and g are closures of the same code over equal values.
+
+  Loading two checkpoints of one network gives two `apply` closures that differ only in
+  identity; treating them as one function lets them share a compiled program (their
+  params are arguments). Values that do not compare to a plain bool (arrays) count as
+  different, so a closure over captured weights is never merged.
+  """
+  if f is g:
+    return True
+  code = getattr(f, '__code__', None)
+  if code is None or code is not getattr(g, '__code__', None):
+    return False
+  cells_f, cells_g = f.__closure__ or (), g.__closure__ or ()
+  if len(cells_f) != len(cells_g):
+    return False
+  pairs = [(f.__defaults__, g.__defaults__), (f.__kwdefaults__, g.__kwdefaults__)]
+  pairs += [(a.cell_contents, b.cell_contents) for a, b in zip(cells_f, cells_g)]
+  return all(_same_value(x, y, depth + 1) for x, y in pairs)
+
+
+def _same_value(x, y, depth: int) -> bool:
+  """Structural equality for closure contents: functions, partials, tuples, dicts."""
+  if x is y:
+    return True
+  if depth > 8 or type(x) is not type(y):
+    return False
+  if hasattr(x, '__code__'):
+    return _same_function(x, y, depth)
+  if hasattr(x, '__wrapped__') and callable(x):  # jax.jit and functools.wraps wrappers.
+    return _same_value(x.__wrapped__, y.__wrapped__, depth + 1)
+  if isinstance(x, functools.partial):
+    return (_same_value(x.func, y.func, depth + 1) and
+            _same_value(x.args, y.args, depth + 1) and
+            _same_value(x.keywords, y.keywords, depth + 1))
+  if isinstance(x, (tuple, list)):
+    return len(x) == len(y) and all(_same_value(a, b, depth + 1) for a, b in zip(x, y))
+  if isinstance(x, dict):
+    return x.keys() == y.keys() and all(_same_value(x[k], y[k], depth + 1) for k in x)
+  try:
+    equal = x == y
+  except Exception:  # pylint: disable=broad-except
+    return False
+  return isinstance(equal, bool) and equal
+
+
+def canonical_function(fn):
+  """The first function seen that `_same_function` finds equal to `fn` (else `fn`)."""
+  for known in _KNOWN_FUNCTIONS:
+    if _same_function(known, fn):
+      return known
+  _KNOWN_FUNCTIONS.append(fn)
+  return fn
 
 
 def _compiled(env, policies: Sequence[types.Policy]):
