@@ -252,7 +252,8 @@ def violations(space, value, path: str = 'observation') -> list[str]:
     if len(bad):
       index = tuple(int(i) for i in bad[0])
       return [f'{path}: {len(bad)} value(s) outside {space}; first at index '
-              f'{list(index)}: {array[index]!r} not in [{low[index]!r}, {high[index]!r}]']
+              f'{list(index)}: {array[index].item()!r} not in '
+              f'[{low[index].item()!r}, {high[index].item()!r}]']
     return []
   if not space.contains(array):
     return [f'{path}: value {array!r} not in {space}']
