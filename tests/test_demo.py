@@ -9,6 +9,7 @@ import json
 import os
 
 import pytest
+from ml_collections import config_dict
 
 from offline_rl.benchmark import recipe
 
@@ -48,6 +49,21 @@ def test_tiny_recipe_runs_end_to_end(finished):
   assert stamp['settings']['init_from'].endswith(os.path.join('agents', 'bc'))
   bc_stamp = json.load(open(os.path.join(outcome.workdir, 'agents', 'bc', recipe.STAMP)))
   assert stamp['episodes'] < bc_stamp['episodes']
+
+
+def test_an_agent_joins_by_configuration_alone(finished):
+  config, first = finished
+  config = config.copy_and_resolve_references()
+  bc_run = os.path.join(first.workdir, 'agents', 'bc')
+  config.agents.append(config_dict.ConfigDict(dict(
+      name='bc_copy', config='', overrides={}, init_from='', top_fraction=0.0,
+      checkpoint=bc_run)))
+  outcome = recipe.run(config, log=lambda *_: None)
+  assert outcome.stages['record'] == 'reused' and outcome.stages['train bc'] == 'reused'
+  assert outcome.stages['train bc_copy'] == 'loaded'
+  assert outcome.stages['tournament'] != '0 shards played'
+  text = open(outcome.report['markdown']).read()
+  assert '| bc_copy | agent |' in text
 
 
 def test_rerun_reuses_finished_stages_and_refuses_changed_ones(finished):

@@ -76,7 +76,8 @@ def find_bot(env, name: str) -> types.Policy:
   raise KeyError(f'Unknown bot {name!r} for {env.spec.env_id}; known: {sorted(bots)}.')
 
 
-def _load_checkpoint(path: str, env) -> types.Policy:
+def load_checkpoint(path: str, env) -> types.Policy:
+  """A trained run as a Policy, after checking it was trained on `env`'s interface."""
   if not os.path.isdir(path):
     raise FileNotFoundError(f'No run directory at {path!r}; pass the --workdir a training '
                             'run wrote (it holds the checkpoints).')
@@ -106,7 +107,7 @@ def resolve(spec: str, env) -> list[tuple[str, types.Policy, dict[str, Any]]]:
   elif kind == 'random':
     out = [('random', policies_lib.random_policy(env.spec), {'kind': 'random'})]
   elif kind == 'checkpoint':
-    policy = _load_checkpoint(arg, env)
+    policy = load_checkpoint(arg, env)
     out = [(os.path.basename(os.path.normpath(arg)), policy,
             {'kind': 'agent', 'workdir': os.path.abspath(arg)})]
   else:

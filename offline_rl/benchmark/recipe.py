@@ -275,7 +275,7 @@ def run(config: config_dict.ConfigDict,
   """Runs (or resumes) the whole recipe; returns where the report is."""
   # pylint: disable=g-import-not-at-top
   from offline_rl import environments
-  from offline_rl import learner as learner_lib
+  from offline_rl.benchmark import players as players_lib
   from offline_rl.benchmark import report
   progress = bool(config.progress)
   log = log or print
@@ -324,7 +324,8 @@ def run(config: config_dict.ConfigDict,
       log(f'  {agent.name}: {stages[f"train {agent.name}"]} in '
           f'{seconds[f"train {agent.name}"]:.0f} s')
       run_dirs[agent.name] = run_dir
-    policy = learner_lib.load_policy(run_dirs[agent.name])._replace(policy_id=agent.name)
+    policy = players_lib.load_checkpoint(run_dirs[agent.name], env)._replace(
+        policy_id=agent.name)
     info = {'kind': 'agent', 'workdir': run_dirs[agent.name], 'config': agent.config}
     if agent.init_from:  # Its curves continue the parent's.
       info['init_from'] = agent.init_from
