@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from offline_rl import types
 from offline_rl.environments.skirmish import rules as R

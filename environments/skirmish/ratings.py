@@ -20,14 +20,14 @@ def win_probability(r_i, r_j):
 
 
 def fit(wins: np.ndarray, games: np.ndarray, anchor: float = 1000.0,
-        prior_games: float = 1.0, iterations: int = 2000, tol: float = 1e-10):
+        prior_games: float = 0.3, iterations: int = 2000, tol: float = 1e-10):
   """Maximum-likelihood Bradley-Terry ratings (minorise-maximise, Hunter 2004).
 
   Args:
     wins: float [B, B], wins[i, j] = games i won against j (draws as 0.5 each way).
     games: float [B, B], games played between i and j (symmetric).
     anchor: the mean rating.
-    prior_games: virtual games, half won, between every pair that met, so that a
+    prior_games: virtual games (0.3: weak), half won, between every pair that met, so a
       bot winning every game gets a finite rating.
   Returns:
     float [B] ratings on the Elo scale, mean `anchor`.
