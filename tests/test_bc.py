@@ -125,7 +125,7 @@ def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
   ft_config = tiny_cli(experiment('ftbc', num_steps=200, eval_every=200,
                                   init_from=bc_dir), corridor_dataset)
   ft_config.optimizer.learning_rate = 1e-3
-  assert list(ft_config.filters) == ['rating>=1500']
+  assert ft_config.filters == 'rating>=1500'
   train.run(ft_config, ft_dir, progress=False)
   ft_train = learner.read_metrics(ft_dir)
   ft_eval = learner.read_metrics(ft_dir, 'eval')

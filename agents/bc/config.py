@@ -3,7 +3,8 @@
 Fields:
   agent: registry name ('bc' or 'ftbc').
   dataset: path of the RLDS dataset (set on the command line).
-  filters: episode filters, e.g. ['rating>=1200'].
+  filters: episode filter string (offline_rl.data.filters grammar), e.g.
+    'rating>=1200' or 'rating>=1200,outcome==1'; '' keeps every episode.
   validation_fraction: episodes held out of the 'train' split.
   seed, batch_size, unroll_length (T; windows hold T+1 steps), num_steps.
   updates_per_call: K updates per compiled call.
@@ -27,7 +28,7 @@ def get_config() -> config_dict.ConfigDict:
   c = config_dict.ConfigDict()
   c.agent = 'bc'
   c.dataset = ''
-  c.filters = []
+  c.filters = ''
   c.validation_fraction = 0.0
   c.seed = 0
   c.batch_size = 256
@@ -66,7 +67,7 @@ def get_ftbc_config() -> config_dict.ConfigDict:
   """
   c = get_config()
   c.agent = 'ftbc'
-  c.filters = ['rating>=1500']
+  c.filters = 'rating>=1500'
   c.num_steps = 2_000
   c.optimizer.learning_rate = 1e-4
   c.optimizer.schedule = 'cosine'

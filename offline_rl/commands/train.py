@@ -60,7 +60,7 @@ def make_iterator(config):
   return data.make_iterator(
       config.dataset, batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),
-      filters=list(config.filters) or None, split='train',
+      filters=config.filters or None, split='train',
       validation_fraction=float(config.validation_fraction))
 
 

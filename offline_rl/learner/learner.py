@@ -91,12 +91,8 @@ def _compiled_update(loss_fn, optimizer_json: str, num_steps: int, replicated):
 
 
 def _stack(batches: Sequence[Any]):
-  """Stacks K batches [B, ...] into [K, B, ...]; device arrays stay on device."""
-  def stack(*leaves):
-    if isinstance(leaves[0], jax.Array):
-      return jnp.stack(leaves)
-    return np.stack([np.asarray(v) for v in leaves])
-  return jax.tree.map(stack, *batches)
+  """Stacks K batches [B, ...] into [K, B, ...] (jitted with the batch sharding)."""
+  return jax.tree.map(lambda *leaves: jnp.stack(leaves), *batches)
 
 
 def _time_to(step: int, previous: int, every: int) -> bool:
@@ -148,6 +144,8 @@ class Learner:
     self.optimizer, self.schedule, self._update = _compiled_update(
         agent.loss, config.optimizer.to_json(), self.num_steps, self.replicated)
     self.frozen = jax.device_put(agent.frozen, self.replicated)
+    # One dispatch stacks the K batches and lays them out over the devices.
+    self._stack = jax.jit(_stack, out_shardings=self.batch_sharding)
     self.checkpointer = ckpt_lib.Checkpointer(
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
     self._write_run_files()
@@ -194,14 +192,15 @@ class Learner:
       raise ValueError(f'The batch size {size} does not divide over '
                        f'{self.mesh.size} devices; choose a multiple of '
                        f'{self.mesh.size} or set num_devices.')
-    ratings = [np.asarray(b.metadata.get('rating', np.nan)) for b in batches]
-    finite = np.concatenate([r.reshape(-1) for r in ratings])
-    finite = finite[np.isfinite(finite)]
-    if finite.size:
-      top = float(finite.max())
-      old = self.meta.get('top_rating')
-      self.meta['top_rating'] = top if old is None else max(old, top)
-    return jax.device_put(_stack(batches), self.batch_sharding)
+    stacked = self._stack(batches)
+    if 'rating' in stacked.metadata:  # One transfer per call, not one per batch.
+      ratings = np.asarray(stacked.metadata['rating']).reshape(-1)
+      ratings = ratings[np.isfinite(ratings)]
+      if ratings.size:
+        old = self.meta.get('top_rating')
+        top = float(ratings.max())
+        self.meta['top_rating'] = top if old is None else max(old, top)
+    return stacked
 
   def _checkpoint(self, step: int, iterator_state):
     self.checkpointer.save(step, self.state.params,
