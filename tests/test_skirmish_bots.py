@@ -115,5 +115,10 @@ def test_ladder_neighbours_on_the_default_map():
   env = make('skirmish/16x16')
   names = [p.policy_id.split('/')[1] for p in bots.ladder(env)]
   wins, games, _ = calibration.round_robin(env, names, games_per_pair=32, seed=7)
-  for i in range(len(names) - 1):
-    assert wins[i + 1, i] / games[i + 1, i] > 0.5, (names[i + 1], names[i])
+  steps = np.array([wins[i + 1, i] / games[i + 1, i] for i in range(len(names) - 1)])
+  print(dict(zip(names[1:], steps.round(2))))
+  # On average a step up the ladder wins 60-80% (with 32 games a pair: +-9% each);
+  # no step loses clearly, and the top beats the bottom nearly always.
+  assert 0.6 <= steps.mean() <= 0.8, steps
+  assert steps.min() >= 0.4, steps
+  assert wins[-1, 0] / games[-1, 0] >= 0.95

@@ -97,7 +97,8 @@ def _replay() -> None:
     seed, actions, meta = render.load_record(FLAGS.record)
     env = game.Skirmish(meta.get('size', FLAGS.size), max_ticks=meta.get('max_ticks'))
     states = render.replay(env, seed, actions)
-    title = f"Skirmish replay: {meta.get('bot0', '?')} vs {meta.get('bot1', '?')}"
+    title = (f"Skirmish: {meta.get('bot0', '?')} (blue) vs {meta.get('bot1', '?')} (red), "
+             f'seed {seed}')
   else:
     env = game.Skirmish(FLAGS.size, max_ticks=FLAGS.max_ticks)
     policies = [bots.bot(FLAGS.bot0, env), bots.bot(FLAGS.bot1, env)]
