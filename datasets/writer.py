@@ -187,7 +187,7 @@ def finalize(directory: pathlib.Path, destination: pathlib.Path,
   np.savez(directory / INDEX, **index)
   sidecar = {'format_version': FORMAT_VERSION, 'env_spec': json.loads(spec.to_json()),
              'files': files, **extra}
-  (directory / SIDE_CAR).write_text(json.dumps(sidecar, indent=1, sort_keys=True))
+  (directory / SIDE_CAR).write_text(json.dumps(sidecar, indent=1))  # Keeps head order.
   (directory / PROGRESS).unlink(missing_ok=True)
   if destination.exists():
     shutil.rmtree(destination)

@@ -72,7 +72,8 @@ class EnvSpec:
   params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
   def to_json(self) -> str:
-    return json.dumps(_to_plain(dataclasses.asdict(self)), sort_keys=True)
+    # Key order is meaningful: action heads are listed in autoregressive order.
+    return json.dumps(_to_plain(dataclasses.asdict(self)))
 
   @classmethod
   def from_json(cls, text: str) -> EnvSpec:

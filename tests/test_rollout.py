@@ -27,3 +27,14 @@ def test_rollout_autoresets_and_records_rlds_alignment():
   np.testing.assert_array_equal(steps2.action['action'], steps.action['action'])
   _, more = run(tuple(p.params for p in policies), state)
   assert bool(more.timestep.is_first[0, 0])
+
+
+def test_spec_json_round_trip_keeps_the_action_heads_order():
+  from offline_rl import specs
+  heads = {name: specs.ArraySpec((), 'int32', num_values=3)
+           for name in ('function', 'unit', 'target', 'delay')}
+  spec = specs.EnvSpec('x', '0', 2, {'o': specs.ArraySpec((2,), 'float32')}, heads,
+                       None, 10)
+  again = specs.EnvSpec.from_json(spec.to_json())
+  assert again == spec and list(again.action) == list(heads)
+  assert specs.spec_mismatches(spec, again) == []
