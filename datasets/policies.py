@@ -115,3 +115,20 @@ def _skirmish_names(env) -> list[str]:
 
 
 register_policies('skirmish', _skirmish_resolver, _skirmish_names)
+
+
+# ------------------------------------------------------- adapted environments
+
+
+def _adapter_resolver(env, name: str) -> types.Policy:
+  from offline_rl.environments.adapters import bots  # pylint: disable=g-import-not-at-top
+  return bots.resolve_policy(env, name)
+
+
+def _adapter_names(env) -> list[str]:
+  from offline_rl.environments.adapters import bots  # pylint: disable=g-import-not-at-top
+  return bots.policy_names(env)
+
+
+for _family_name in ('gym', 'pettingzoo', 'pgx', 'openspiel'):
+  register_policies(_family_name, _adapter_resolver, _adapter_names)
