@@ -1,0 +1,84 @@
+"""Golden traces: fixed-seed Skirmish games must replay bit-identically.
+
+The hashes below were recorded from the reference implementation before any
+performance work. Every observation, legal-action mask, reward, discount, action and
+the final states of several bot-vs-bot games (with autoreset) on 8x8 and 16x16 are
+hashed; an optimisation of the game or of the bots that changes any bit of any of
+them (game semantics, bot behaviour, float rounding of the observations) fails here.
+"""
+import hashlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from offline_rl import types
+from offline_rl.environments import make
+from offline_rl.environments.skirmish import bots
+
+# (seat 0 bot, seat 1 bot) per game of the batch.
+PAIRS = (('rush-6', 'harass-4'), ('economic-7', 'defensive-5'), ('random', 'rush-3'),
+         ('harass-7', 'economic-2'))
+STEPS = {8: 300, 16: 400}
+GOLDEN = {
+    8: {'trace': '9f568b8a3c63b21d/5c3dfd99dd7dbdd9',
+        'outcomes': ([1, 2, -2, 2], [1, 2, 2, 2])},
+    16: {'trace': 'd954ae46be60653f/be038e05a4a1d950',
+         'outcomes': ([3, 2, -1, 1], [3, 2, 1, 1])},
+}
+
+
+def _play(size):
+  """Plays len(PAIRS) games for STEPS[size] ticks with autoreset; returns host arrays."""
+  env = make(f'skirmish/{size}x{size}')
+  params0 = bots.stack_params([bots.bot(a) for a, _ in PAIRS])
+  params1 = bots.stack_params([bots.bot(b) for _, b in PAIRS])
+
+  def one(carry, p0, p1):
+    state, timestep, key = carry
+    key, k0, k1, kr = jax.random.split(key, 4)
+    a0, _ = bots.bot_apply(p0, types.seat(timestep, 0), (), k0)
+    a1, _ = bots.bot_apply(p1, types.seat(timestep, 1), (), k1)
+    action = jax.tree.map(lambda x, y: jnp.stack([x, y]), a0, a1)
+    new_state, new_ts = env.step(state, action)
+    fresh_state, fresh_ts = env.reset(kr)
+    pick = lambda f, n: jnp.where(timestep.is_last, f, n)
+    new_state = jax.tree.map(pick, fresh_state, new_state)
+    new_ts = jax.tree.map(pick, fresh_ts, new_ts)
+    out = (action, new_ts.observation, new_ts.legal_action_mask, new_ts.reward,
+           new_ts.discount, new_ts.is_last, new_ts.is_terminal)
+    return (new_state, new_ts, key), out
+
+  @jax.jit
+  def run(keys):
+    state, timestep = jax.vmap(env.reset)(keys)
+    carry = (state, timestep, jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
+    body = lambda c, _: jax.vmap(one)(c, params0, params1)
+    return jax.lax.scan(body, carry, None, length=STEPS[size])
+
+  keys = jax.random.split(jax.random.key(size), len(PAIRS))
+  (state, _, _), trace = jax.device_get(run(keys))
+  return state, trace
+
+
+def _digest(tree) -> str:
+  h = hashlib.sha256()
+  for leaf in jax.tree.leaves(tree):
+    a = np.ascontiguousarray(np.asarray(leaf))
+    h.update(str((a.dtype, a.shape)).encode())
+    h.update(a.tobytes())
+  return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize('size', [8, 16])
+def test_golden_trace(size):
+  state, trace = _play(size)
+  rewards, is_last = trace[3], trace[5]
+  # The games are real games: somebody acts, games end and get rewarded.
+  assert (np.asarray(trace[0]['function']) > 0).mean() > 0.05
+  outcomes = [int(x) for x in np.round(rewards[..., 0].sum(0))]
+  finished = [int(x) for x in is_last.sum(0)]
+  got = {'trace': _digest(trace) + '/' + _digest(state), 'outcomes': (outcomes, finished)}
+  print(size, got)
+  assert got == GOLDEN[size]
