@@ -17,7 +17,7 @@ from offline_rl.environments.adapters.pettingzoo_env import PettingZooEnv
 from offline_rl.environments.adapters.pgx_bots import search_bot
 from offline_rl.environments.adapters.pgx_bots import SearchParams
 from offline_rl.environments.adapters.pgx_env import PgxEnv
-from offline_rl.environments.adapters.policies import random_policy
+from offline_rl.policies import random_policy
 from offline_rl.environments.adapters.spaces import UnsupportedSpaceError
 from offline_rl.environments.adapters.turns import WAITING_ACTION
 

@@ -13,7 +13,7 @@ docs/adapters.md). Ratings are not calibrated here (NaN): a tournament rates the
 from __future__ import annotations
 
 from offline_rl import types
-from offline_rl.environments.adapters import policies
+from offline_rl import policies
 from offline_rl.environments.adapters.openspiel_env import mcts_bot
 from offline_rl.environments.adapters.openspiel_env import OpenSpielEnv
 from offline_rl.environments.adapters.pgx_bots import search_bot

@@ -34,7 +34,7 @@ import numpy as np
 from offline_rl import rollout
 from offline_rl import specs
 from offline_rl import types
-from offline_rl.environments.adapters import policies as policies_lib
+from offline_rl import policies as policies_lib
 
 
 class ConformanceError(AssertionError):

@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from offline_rl import types
-from offline_rl.evaluation import policies as policies_lib
+from offline_rl import policies as policies_lib
 
 CORRIDOR_SKILLS = (0.2, 0.4, 0.6, 0.8, 1.0)
 

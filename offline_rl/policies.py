@@ -1,5 +1,7 @@
-"""A uniformly random policy for any spec: the conformance check's driver and a baseline."""
+"""The reference policy every environment has: uniformly random over legal actions."""
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -9,11 +11,10 @@ from offline_rl import types
 
 
 def _sample_head(head: specs.ArraySpec, mask, key):
+  """One head's value: discrete among legal values, continuous within its bounds."""
   if head.num_values is not None:
     logits = jnp.zeros(head.shape + (head.num_values,))
     if mask is not None:
-      if mask.ndim == len(head.shape) + 2:  # Conditioned mask [n_first, num_values].
-        mask = jnp.any(mask, axis=-2)
       logits = jnp.where(mask, 0.0, -jnp.inf)
     return jax.random.categorical(key, logits).astype(head.dtype)
   dtype = jnp.dtype(head.dtype)
@@ -27,17 +28,24 @@ def _sample_head(head: specs.ArraySpec, mask, key):
 
 
 def random_apply(spec: specs.EnvSpec, params, timestep: types.TimeStep, state, key):
-  """Each head uniformly at random: discrete heads among legal values, continuous
-  heads within their bounds ([-1, 1] where unbounded)."""
+  """Each head uniformly at random, in autoregressive order.
+
+  Discrete heads sample among legal values; a mask conditioned on the first head
+  ([n_first, num_values]) is indexed by the value already chosen for it. Continuous
+  heads sample within their bounds ([-1, 1] where unbounded).
+  """
   del params
-  keys = jax.random.split(key, len(spec.action))
   masks = timestep.legal_action_mask or {}
-  action = {name: _sample_head(head, masks.get(name), k)
-            for (name, head), k in zip(spec.action.items(), keys)}
+  names = list(spec.action)
+  action = {}
+  for name, k in zip(names, jax.random.split(key, len(names))):
+    head, mask = spec.action[name], masks.get(name)
+    if mask is not None and mask.ndim == len(head.shape) + 2:
+      mask = mask[action[names[0]]]
+    action[name] = _sample_head(head, mask, k)
   return action, state
 
 
-def random_policy(spec: specs.EnvSpec) -> types.Policy:
+def random_policy(spec: specs.EnvSpec, policy_id: str = 'random') -> types.Policy:
   """`types.Policy` acting uniformly at random for any environment spec."""
-  import functools  # pylint: disable=g-import-not-at-top
-  return types.Policy(f'random/{spec.env_id}', functools.partial(random_apply, spec), ())
+  return types.Policy(policy_id, functools.partial(random_apply, spec), ())
