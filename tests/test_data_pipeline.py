@@ -177,6 +177,45 @@ def test_resume_equals_uninterrupted(loaded, backend):
   other.close()
 
 
+def _assert_same(expected, got):
+  assert jax.tree.structure(expected) == jax.tree.structure(got)
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('backend', ['memory', 'stream'])
+def test_next_many_equals_successive_next_and_resumes(loaded, backend):
+  kwargs = dict(batch_size=6, unroll_length=2, seed=7, backend=backend,
+                pool_episodes=3)
+  it = data.make_iterator(loaded, **kwargs)
+  singles = [next(it) for _ in range(9)]
+  it.close()
+  many = data.make_iterator(loaded, **kwargs)
+  _assert_same(singles[0], next(many))  # next and next_many mix freely.
+  stacked = many.next_many(5)  # batches 1..5
+  assert np.shape(stacked.mask) == (5, 6, 3)
+  assert np.shape(stacked.metadata['episode']) == (5, 6)
+  for k in range(5):
+    _assert_same(singles[1 + k], jax.tree.map(lambda x, k=k: x[k], stacked))
+  # Not the same batch five times.
+  assert not np.array_equal(np.asarray(stacked.metadata['episode'][0]),
+                            np.asarray(stacked.metadata['episode'][1]))
+  state = many.get_state()
+  assert state['batch_index'] == 6
+  _assert_same(singles[6], next(many))
+  many.close()
+  resumed = data.make_iterator(loaded, **kwargs)
+  resumed.set_state(state)
+  rest = resumed.next_many(3)
+  for k in range(3):
+    _assert_same(singles[6 + k], jax.tree.map(lambda x, k=k: x[k], rest))
+  with pytest.raises(ValueError, match='count >= 1'):
+    resumed.next_many(0)
+  resumed.close()
+
+
 def test_sampling_is_uniform_over_window_starts(loaded):
   """Episodes are drawn in proportion to their number of valid starts (L-T+1)."""
   unroll = 2

@@ -3,6 +3,7 @@
     it = offline_rl.data.make_iterator('/data/corridor', batch_size=256,
                                        unroll_length=32, filters='rating>=1200')
     batch = next(it)                 # offline_rl.batch.Batch, arrays [B, T+1, ...]
+    batches = it.next_many(100)      # the next 100 batches, stacked [100, B, T+1, ...]
     state = it.get_state()           # small dict; a checkpoint holds it
     it.set_state(state)              # continues the identical sequence
 
@@ -68,6 +69,25 @@ class Iterator:
     return batch
 
   next = __next__
+
+  def next_many(self, count: int):
+    """The next `count` batches stacked [count, B, T+1, ...]: the same values as
+    `count` calls of `next()`, and the same position afterwards.
+
+    The memory backend draws them in one compiled call (jax arrays); the stream
+    backend stacks `count` of its batches (NumPy arrays).
+    """
+    count = int(count)
+    if count < 1:
+      raise ValueError(f'next_many needs count >= 1, got {count}.')
+    if self.backend == 'memory':
+      batch = self._impl.sample_many(self._batch_index, count)
+      self._batch_index += count
+      return batch
+    import jax  # pylint: disable=g-import-not-at-top
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    batches = [self.__next__() for _ in range(count)]
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *batches)
 
   def get_state(self) -> dict[str, Any]:
     """A small dict of ints a checkpoint can hold."""

@@ -4,6 +4,9 @@ All selected episodes are decoded once into one packed matrix (each episode prec
 a zero row), with a table of every valid window start. One compiled call draws B starts
 uniformly from that table with `fold_in(key(seed), batch_index)` and gathers each window
 as one contiguous `dynamic_slice`, so the iterator's whole state is the batch index.
+`sample_many(first, count)` draws batches first..first+count-1 in one compiled call
+(the per-batch sampler vmapped over the batch indices): the same values as `count`
+calls of `sample`, stacked [count, B, T+1, ...].
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ WIDE = 8  # words a step from which a column gets its own matrix
 
 
 class MemoryBackend:
-  """See the module docstring. `sample(batch_index) -> Batch` of jax arrays."""
+  """See the module docstring. `sample(batch_index) -> Batch` of jax arrays;
+  `sample_many(first, count) -> Batch` [count, B, T+1, ...]."""
 
   def __init__(self, dataset, selection: source_lib.Selection, *, batch_size: int,
                unroll_length: int, seed: int, drop_nonfinite: bool,
@@ -111,12 +115,35 @@ class MemoryBackend:
     self._sample = jax.jit(functools.partial(
         _gather, batch_size=batch_size, window=unroll_length + 1, layout=self._layout,
         metadata_names=self._metadata_names))
+    self._sample_many = jax.jit(functools.partial(
+        _gather_many, batch_size=batch_size, window=unroll_length + 1,
+        layout=self._layout, metadata_names=self._metadata_names),
+                                static_argnames='count')
+
+  def _tables(self):
+    return (self._data, self._start_rows, self._episode_of_start, self._begins,
+            self._metadata)
 
   def sample(self, batch_index: int):
     columns, mask, metadata = self._sample(
-        np.uint32(self.seed), np.uint32(batch_index), self._data, self._start_rows,
-        self._episode_of_start, self._begins, self._metadata)
+        np.uint32(self.seed), np.uint32(batch_index), *self._tables())
     return source_lib.to_batch(self.dataset, columns, mask, metadata, xp=jnp)
+
+  def sample_many(self, first: int, count: int):
+    """Batches first..first+count-1, stacked [count, B, T+1, ...], in one call."""
+    if count < 1:
+      raise ValueError(f'count must be >= 1, got {count}.')
+    columns, mask, metadata = self._sample_many(
+        np.uint32(self.seed), np.uint32(first), *self._tables(), count=int(count))
+    return source_lib.to_batch(self.dataset, columns, mask, metadata, xp=jnp)
+
+
+def _gather_many(seed, first, data, start_rows, episode_of_start, begins, metadata, *,
+                 count, **kwargs):
+  """`_gather` of batch indices first..first+count-1: outputs with a [count] axis."""
+  indices = first + jnp.arange(count, dtype=jnp.uint32)
+  return jax.vmap(lambda b: _gather(seed, b, data, start_rows, episode_of_start,
+                                    begins, metadata, **kwargs))(indices)
 
 
 def _gather(seed, batch_index, data, start_rows, episode_of_start, begins, metadata, *,

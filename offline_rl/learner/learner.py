@@ -4,7 +4,8 @@ An agent brings `init(key) -> params`, a pure `loss(params, frozen, batch, key) 
 (loss, metrics)` and `frozen` (constants the loss reads, e.g. a frozen BC policy). The
 learner owns everything else:
 
-  * K = `updates_per_call` updates per compiled call (`lax.scan` over K batches);
+  * K = `updates_per_call` updates per compiled call (`lax.scan` over K batches,
+    drawn by the iterator's `next_many(K)` in one call where it has one);
   * optax: learning-rate schedule, global-norm clipping, AdamW;
   * data parallelism over the local devices (`jax.sharding`: the batch axis is split
     over a 1-D mesh, parameters are replicated, XLA inserts the gradient all-reduce);
@@ -112,7 +113,8 @@ class Learner:
                tensorboard: bool = True):
     """Args:
       agent: an agent from `offline_rl.agents.make`.
-      iterator: a data iterator (`next()`, `get_state()`, `set_state()`).
+      iterator: a data iterator (`next()`, `get_state()`, `set_state()`; optionally
+        `next_many(K)` -> batches stacked [K, B, ...], used when present).
       config: the experiment ConfigDict.
       workdir: the run directory; an existing checkpoint there is resumed.
       eval_fn: `(params, step) -> {name: value}`, run every `eval_every` steps and
@@ -186,13 +188,27 @@ class Learner:
 
   # --------------------------------------------------------------- training ----
   def _next_group(self, count: int):
-    batches = [next(self.iterator) for _ in range(count)]
-    size = np.shape(batches[0].mask)[0]
+    """The next `count` batches stacked [K, B, ...], B split over the devices.
+
+    Uses the iterator's `next_many(count)` (one compiled sampling call in the memory
+    backend) when it has one, else `count` calls of `next()` stacked in one jit.
+    """
+    next_many = getattr(self.iterator, 'next_many', None)
+    if next_many is not None:
+      stacked = next_many(count)
+      size = np.shape(stacked.mask)[1]
+    else:
+      batches = [next(self.iterator) for _ in range(count)]
+      size = np.shape(batches[0].mask)[0]
     if size % self.mesh.size:
       raise ValueError(f'The batch size {size} does not divide over '
                        f'{self.mesh.size} devices; choose a multiple of '
                        f'{self.mesh.size} or set num_devices.')
-    stacked = self._stack(batches)
+    if next_many is not None:
+      # Axis 1 (B) over the devices; a no-op where the sampler already laid it out so.
+      stacked = jax.device_put(stacked, self.batch_sharding)
+    else:
+      stacked = self._stack(batches)
     if 'rating' in stacked.metadata:  # One transfer per call, not one per batch.
       ratings = np.asarray(stacked.metadata['rating']).reshape(-1)
       ratings = ratings[np.isfinite(ratings)]
