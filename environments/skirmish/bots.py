@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from offline_rl import types
 from offline_rl.environments.skirmish import rules as R
+from offline_rl.environments.skirmish.game import argmin_first
 
 LADDER_FILE = os.path.join(os.path.dirname(__file__), 'ladder.json')
 
@@ -114,7 +115,10 @@ def _sample(u, mask):
   n = mask.shape[0]
   start = jnp.floor(u * n).astype(jnp.int32)
   offset = (jnp.arange(n, dtype=jnp.int32) - start) % n
-  return jnp.argmin(jnp.where(mask, offset, n)).astype(jnp.int32)
+  # The smallest offset of a True entry identifies it (offsets are distinct): one
+  # plain min instead of an argmin; index 0 when none is True (as argmin would give).
+  least = jnp.min(jnp.where(mask, offset, n))
+  return jnp.where(least < n, (least + start) % n, 0).astype(jnp.int32)
 
 
 def _weighted(u, weights):
@@ -127,7 +131,9 @@ def _first(mask, score=None):
   """Index of the True entry with the lowest score (first on ties); 0 when none."""
   if score is None:
     score = jnp.arange(mask.shape[0])
-  return jnp.argmin(jnp.where(mask, score, 1 << 30)).astype(jnp.int32)
+  # Scores are small integers (|score| < 2**20), so the fill value 2**20 ranks
+  # exactly like the former 2**30 and the packed argmin stays within int32.
+  return argmin_first(jnp.where(mask, score, 1 << 20)).astype(jnp.int32)
 
 
 def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
@@ -150,8 +156,12 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
   keys = jax.random.uniform(key, (9,))  # one uniform per random choice
 
   alive = units[:, 0] > 0
-  kind = jnp.argmax(units[:, 1:7], -1)
-  order = jnp.where(alive, jnp.argmax(units[:, 10:16], -1), -1)
+  # Index of the one-hot entry (0 for an all-zero row, as argmax): exact, since the
+  # one-hot features are exactly 0.0 or 1.0.
+  one_hot_index = lambda x: (x * jnp.arange(6, dtype=jnp.float32)).sum(-1).astype(
+      jnp.int32)
+  kind = one_hot_index(units[:, 1:7])
+  order = jnp.where(alive, one_hot_index(units[:, 10:16]), -1)
   ux = jnp.round(units[:, 7 + 1] * size).astype(jnp.int32)
   uy = jnp.round(units[:, 7 + 2] * size).astype(jnp.int32)
   e_alive = enemies[:, 0] > 0
