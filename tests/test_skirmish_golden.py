@@ -82,3 +82,38 @@ def test_golden_trace(size):
   got = {'trace': _digest(trace) + '/' + _digest(state), 'outcomes': (outcomes, finished)}
   print(size, got)
   assert got == GOLDEN[size]
+
+
+def test_cheap_legality_check_matches_the_full_mask():
+  """The chosen-action legality check (which skips the [P, C] target rows on maps
+  where some walkable cell is always free) agrees with the full-mask check."""
+  env = make('skirmish/8x8')
+  assert env._always_buildable  # pylint: disable=protected-access
+  full = make('skirmish/8x8')
+  full._always_buildable = False  # pylint: disable=protected-access
+  policy = bots.bot('rush-7')
+
+  @jax.jit
+  def run(key):
+    def body(carry, key):
+      state, timestep = carry
+      k0, k1, k2 = jax.random.split(key, 3)
+      a0, _ = bots.bot_apply(policy.params, types.seat(timestep, 0), (), k0)
+      a1, _ = bots.bot_apply(policy.params, types.seat(timestep, 1), (), k1)
+      action = jax.tree.map(lambda x, y: jnp.stack([x, y]), a0, a1)
+      # Random (often illegal) actions probe every head, including out-of-range ones.
+      probe = [jax.random.randint(k, (2,), -1, n + 1) for k, n in zip(
+          jax.random.split(k2, 4), (10, env.num_units, env.num_cells, 8))]
+      got = [e._legal_chosen(state, *probe)[0]  # pylint: disable=protected-access
+             for e in (env, full)]
+      got += [e._legal_chosen(state, *[action[h] for h in  # pylint: disable=protected-access
+                                       ('function', 'unit', 'target', 'delay')])[0]
+              for e in (env, full)]
+      state, timestep = env.step(state, action)
+      return (state, timestep), jnp.stack(got)
+    return jax.lax.scan(body, env.reset(key), jax.random.split(key, 200))[1]
+
+  got = np.asarray(run(jax.random.key(3)))  # [T, 4, P]
+  np.testing.assert_array_equal(got[:, 0], got[:, 1])
+  np.testing.assert_array_equal(got[:, 2], got[:, 3])
+  assert got[:, 2].mean() > 0.5 and got[:, 0].mean() < got[:, 2].mean()

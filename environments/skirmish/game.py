@@ -139,6 +139,10 @@ class Skirmish:
     self.map_seed, self.num_maps = map_seed, num_maps
     self.tables = maps.build_tables(size, map_seed, num_maps)
     self.max_resource = int(self.tables.resources.max())
+    # Buildings stand on at most 2 U cells, so on maps with more walkable cells than
+    # that some walkable cell is always free of buildings: the 'buildable' target row
+    # is never empty, and the legality check of a chosen action need not build it.
+    self._always_buildable = bool(self.tables.passable.sum(1).min() > 2 * self.num_units)
     self.spec = self._make_spec()
     # The starting (state, timestep) of every map, shared by equal configurations.
     cache_key = (size, map_seed, num_maps, self.max_ticks)
@@ -262,7 +266,7 @@ class Skirmish:
         jnp.float32)) > 0
     return own | (own[::-1] & visible)
 
-  def _mask_parts(self, state: State):
+  def _mask_parts(self, state: State, target_rows: bool = True):
     """The pieces of the legal-action mask, cheap to evaluate for one chosen action.
 
     Returns:
@@ -289,15 +293,21 @@ class Skirmish:
     all_units = jnp.ones((2, U), bool)
     unit = jnp.stack([all_units, mobile, mobile, mobile, worker, worker & can_build]
                      + train, 1)  # [P, F, U]
+    due = state.tick >= state.next_due  # [P]
+    if not target_rows:
+      return unit, None, due
     every = jnp.ones((2, C), bool)
     walkable = jnp.broadcast_to(passable, (2, C))
     harvestable = jnp.broadcast_to(state.resources > 0, (2, C))
     buildable = walkable & ~self._building_cells(u, state.visible)  # [P, C]
-    due = state.tick >= state.next_due  # [P]
     return unit, (every, walkable, harvestable, buildable), due
 
-  def _function_mask(self, unit, targets, due):
-    any_target = jnp.stack([t.any(-1) for t in targets], -1)[:, _TARGET_ROW]  # [P, F]
+  def _function_mask(self, unit, targets, due, any_row=None):
+    """bool [P, F]; `any_row` [P, 4] (whether each target row has a True cell) is
+    computed from `targets` unless given."""
+    if any_row is None:
+      any_row = jnp.stack([t.any(-1) for t in targets], -1)
+    any_target = any_row[:, _TARGET_ROW]  # [P, F]
     function = unit.any(-1) & any_target
     noop_only = jnp.arange(R.NUM_FUNCTIONS) == R.F_NOOP
     return jnp.where(due[:, None], function, noop_only) | noop_only
@@ -409,18 +419,36 @@ class Skirmish:
 
   def _legal_chosen(self, state, f, unit, target, delay):
     """[P] bool: whether each seat's chosen action is legal, and per-head flags."""
-    unit_mask, targets, due = self._mask_parts(state)
-    function_mask = self._function_mask(unit_mask, targets, due)
     take = lambda m, i: jnp.take_along_axis(m, i[:, None], 1)[:, 0]
+    tc = jnp.clip(target, 0, self.num_cells - 1)
+    if self._always_buildable:
+      # The target rows only at the chosen cells (as `_mask_parts` would give them),
+      # without building the [P, C] rows.
+      u = state.units
+      unit_mask, _, due = self._mask_parts(state, target_rows=False)
+      passable = jnp.asarray(self.tables.passable)[state.map_id]  # [C]
+      has_resources = state.resources > 0  # [C]
+      walk = passable[tc]  # [P]
+      building = u.alive & (u.kind <= R.BARRACKS)  # [P, U]
+      own_at = (building & (u.pos == tc[:, None])).any(1)
+      enemy_at = ((building[::-1] & (u.pos[::-1] == tc[:, None])).any(1)
+                  & take(state.visible, tc))
+      true = jnp.ones((2,), bool)
+      rows = jnp.stack([true, walk, has_resources[tc], walk & ~(own_at | enemy_at)], -1)
+      any_row = jnp.stack([true, jnp.broadcast_to(passable.any(), (2,)),
+                           jnp.broadcast_to(has_resources.any(), (2,)), true], -1)
+      function_mask = self._function_mask(unit_mask, None, due, any_row)
+    else:
+      unit_mask, targets, due = self._mask_parts(state)
+      function_mask = self._function_mask(unit_mask, targets, due)
+      rows = jnp.stack([take(t, tc) for t in targets], -1)  # [P, 4]
     in_range = ((f >= 0) & (f < R.NUM_FUNCTIONS) & (unit >= 0) & (unit < self.num_units)
                 & (target >= 0) & (target < self.num_cells) & (delay >= 0)
                 & (delay < R.NUM_DELAYS))
     fc = jnp.clip(f, 0, R.NUM_FUNCTIONS - 1)
     uc = jnp.clip(unit, 0, self.num_units - 1)
-    tc = jnp.clip(target, 0, self.num_cells - 1)
     f_ok = take(function_mask, fc)
     u_ok = take(jnp.take_along_axis(unit_mask, fc[:, None, None], 1)[:, 0], uc)
-    rows = jnp.stack([take(t, tc) for t in targets], -1)  # [P, 4]
     t_ok = take(rows, jnp.asarray(_TARGET_ROW)[fc])
     return in_range & f_ok & u_ok & t_ok, (in_range, f_ok, u_ok, t_ok)
 
