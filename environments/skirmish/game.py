@@ -524,19 +524,24 @@ class Skirmish:
              (rank_req[:, :, None] == rank_free[:, None, :]))
     filled = match.any(1)  # [P, U] slots receiving a unit
 
-    def put(old, value):
-      new = (match * value[:, :, None]).sum(1)
-      return jnp.where(filled, new, old)
-    zeros = jnp.zeros_like(u.hp)
-    kind_new = put(u.kind, kind)
+    # Each free slot receives at most one request, so one masked sum moves all the
+    # fields at once, packed into one int32: kind (3 bits), cell (10), order (3) and
+    # work (the rest; small timers). Exact integer packing, unpacked below.
+    assert self.num_cells <= 1024, 'cell packing needs C <= 1024 (maps up to 32x32)'
+    packed = kind + 8 * (cell + 1024 * (order + 8 * work))
+    new = (match * packed[:, :, None]).sum(1)
+    kind_new = jnp.where(filled, new % 8, u.kind)
+    cell_new = (new // 8) % 1024
     u = Units(alive=u.alive | filled, kind=kind_new,
               hp=jnp.where(filled, self._stat(R.MAX_HP, kind_new), u.hp),
-              pos=put(u.pos, cell), order=put(u.order, order), target=put(u.target, cell),
+              pos=jnp.where(filled, cell_new, u.pos),
+              order=jnp.where(filled, (new // 8192) % 8, u.order),
+              target=jnp.where(filled, cell_new, u.target),
               carry=jnp.where(filled, 0, u.carry),
               attack_cd=jnp.where(filled, 0, u.attack_cd),
-              move_cd=jnp.where(filled, 0, u.move_cd), work=put(u.work, work),
+              move_cd=jnp.where(filled, 0, u.move_cd),
+              work=jnp.where(filled, new // 65536, u.work),
               train_kind=jnp.where(filled, 0, u.train_kind))
-    del zeros
     return u, granted
 
   def _tick(self, state: State) -> State:
