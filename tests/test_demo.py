@@ -45,7 +45,7 @@ def test_tiny_recipe_runs_end_to_end(finished):
   assert os.path.exists(outcome.report['learning_curves.png'])
   # FT-BC trained on the top-rated part only, starting from BC.
   stamp = json.load(open(os.path.join(outcome.workdir, 'agents', 'ftbc', recipe.STAMP)))
-  assert stamp['settings']['filters'][0].startswith('rating>=')
+  assert stamp['settings']['filters'].startswith('rating>=')
   assert stamp['settings']['init_from'].endswith(os.path.join('agents', 'bc'))
   bc_stamp = json.load(open(os.path.join(outcome.workdir, 'agents', 'bc', recipe.STAMP)))
   assert stamp['episodes'] < bc_stamp['episodes']

@@ -1,5 +1,7 @@
 """Networks built from specs: encoders by observation kind, masked autoregressive heads,
 the LSTM core's resets, and clear errors for specs they cannot serve."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,7 +163,12 @@ def test_the_conditioning_head_goes_first_even_after_a_json_round_trip():
       action=dict(base.action, delay=specs.ArraySpec((), 'int32', num_values=5)),
       legal_action_mask=dict(base.legal_action_mask,
                              delay=specs.ArraySpec((5,), 'bool')))
-  spec = specs.EnvSpec.from_json(with_delay.to_json())  # heads sorted by name
+  # JSON keeps the order; a foreign dataset's features may still list heads by name.
+  assert list(specs.EnvSpec.from_json(with_delay.to_json()).action) == list(
+      with_delay.action)
+  spec = dataclasses.replace(
+      with_delay, action=dict(sorted(with_delay.action.items())),
+      legal_action_mask=dict(sorted(with_delay.legal_action_mask.items())))
   assert list(spec.action)[0] == 'delay'
   ordered = networks.heads.ordered_action_spec(spec.action, spec.legal_action_mask)
   assert list(ordered) == ['function', 'delay', 'target', 'unit']

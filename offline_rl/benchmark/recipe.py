@@ -163,7 +163,7 @@ def training_config(agent, dataset: str, pool, run_dirs: dict[str, str]):
   with config.unlocked():
     config.dataset = dataset
     if agent.top_fraction > 0:
-      config.filters = [f'rating>={rating_threshold(pool, agent.top_fraction):.6g}']
+      config.filters = f'rating>={rating_threshold(pool, agent.top_fraction):.6g}'
     if agent.init_from:
       if agent.init_from not in run_dirs:
         raise RecipeError(f'Agent {agent.name!r} starts from {agent.init_from!r}, which is '
@@ -183,7 +183,7 @@ def train_stage(agent, config, run_dir: str, progress: bool) -> str:
   iterator = data.make_iterator(
       config.dataset, batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),
-      filters=list(config.filters) or None, split='train',
+      filters=config.filters or None, split='train',
       validation_fraction=float(config.validation_fraction))
   trained = agents_lib.make(config.agent, iterator.spec, config)
   learner = learner_lib.Learner(trained, iterator, config, run_dir, progress=progress)
@@ -315,7 +315,7 @@ def run(config: config_dict.ConfigDict,
       run_dir = os.path.join(workdir, 'agents', agent.name)
       os.makedirs(run_dir, exist_ok=True)
       train_config = training_config(agent, dataset, pool, run_dirs)
-      what = (f'filters {list(train_config.filters)}' if list(train_config.filters)
+      what = (f'filters {train_config.filters}' if train_config.filters
               else 'all episodes')
       start = begin(f'Training {agent.name} ({agent.config}, {what}'
                     + (f', from {agent.init_from}' if agent.init_from else '') + ')')
