@@ -2,7 +2,6 @@
 from offline_rl.learner.checkpoints import Checkpointer
 from offline_rl.learner.checkpoints import load_params
 from offline_rl.learner.evaluation import evaluate
-from offline_rl.learner.evaluation import first_episode_returns
 from offline_rl.learner.evaluation import make_eval_fn
 from offline_rl.learner.in_memory import InMemoryIterator
 from offline_rl.learner.learner import Learner
@@ -20,7 +19,6 @@ __all__ = [
     'Learner',
     'TrainState',
     'evaluate',
-    'first_episode_returns',
     'load_agent',
     'load_params',
     'load_policy',
