@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from offline_rl import types
 from offline_rl.environments.skirmish import rules as R
@@ -151,8 +152,8 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
   units, enemies, scalars = obs['units'], obs['enemies'], obs['scalars']
   size = obs['planes'].shape[0]
   num_units = units.shape[0]
-  cells = jnp.arange(size * size)
-  cx, cy = cells % size, cells // size
+  # Cell coordinates as constants of the compiled bot (not recomputed per cell).
+  cy, cx = (jnp.asarray(a, jnp.int32) for a in np.divmod(np.arange(size * size), size))
   keys = jax.random.uniform(key, (9,))  # one uniform per random choice
 
   alive = units[:, 0] > 0
