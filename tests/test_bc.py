@@ -113,12 +113,12 @@ def tiny_cli(config, dataset):
 
 
 def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
-  from offline_rl.commands import train  # pylint: disable=g-import-not-at-top
+  from offline_rl.learner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   bc_dir, ft_dir = str(tmp_path / 'bc'), str(tmp_path / 'ftbc')
   bc_config = tiny_cli(experiment('bc', num_steps=300, eval_every=300),
                        corridor_dataset)
   bc_config.optimizer.learning_rate = 3e-3
-  bc = train.run(bc_config, bc_dir, progress=False)
+  bc = experiment_lib.train(bc_config, bc_dir, progress=False)
   bc_eval = learner.read_metrics(bc_dir, 'eval')
   assert os.listdir(os.path.join(bc_dir, 'checkpoints')) == ['300']
   # FT-BC: the top-rated half at a lower rate with warm-up; it must start from BC.
@@ -126,7 +126,7 @@ def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
                                   init_from=bc_dir), corridor_dataset)
   ft_config.optimizer.learning_rate = 1e-3
   assert ft_config.filters == 'rating>=1500'
-  train.run(ft_config, ft_dir, progress=False)
+  experiment_lib.train(ft_config, ft_dir, progress=False)
   ft_train = learner.read_metrics(ft_dir)
   ft_eval = learner.read_metrics(ft_dir, 'eval')
   # From scratch, 50 warm-up steps at <= 5e-5 leave the loss near log(3) = 1.1.
@@ -138,11 +138,11 @@ def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
 
 
 def test_ftbc_needs_a_bc_run_and_a_matching_network(env, games, tmp_path):
-  from offline_rl.commands import train  # pylint: disable=g-import-not-at-top
+  from offline_rl.learner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='init_from'):
-    train.check_config(experiment('ftbc', dataset='/data'))
+    experiment_lib.check_config(experiment('ftbc', dataset='/data'))
   with pytest.raises(ValueError, match='config.dataset'):
-    train.check_config(experiment('bc'))
+    experiment_lib.check_config(experiment('bc'))
   data = learner.InMemoryIterator(games, env.spec, batch_size=64, unroll_length=1)
   bc_config = tiny(agents.default_config('bc'), num_steps=50)
   bc_agent = agents.make('bc', env.spec, bc_config)

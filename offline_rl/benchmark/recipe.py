@@ -174,21 +174,11 @@ def training_config(agent, dataset: str, pool, run_dirs: dict[str, str]):
 
 def train_stage(agent, config, run_dir: str, progress: bool) -> str:
   """Trains one agent in-process with the generic learner."""
-  # pylint: disable=g-import-not-at-top
-  from offline_rl import agents as agents_lib
-  from offline_rl import data
-  from offline_rl import learner as learner_lib
+  from offline_rl.learner import experiment  # pylint: disable=g-import-not-at-top
   if _stamped(run_dir, config, f'training of {agent.name}'):
     return 'reused'
-  iterator = data.make_iterator(
-      config.dataset, batch_size=int(config.batch_size),
-      unroll_length=int(config.unroll_length), seed=int(config.seed),
-      filters=config.filters or None, split='train',
-      validation_fraction=float(config.validation_fraction))
-  trained = agents_lib.make(config.agent, iterator.spec, config)
-  learner = learner_lib.Learner(trained, iterator, config, run_dir, progress=progress)
-  state = learner.train()
-  learner.close()
+  learner = experiment.train(config, run_dir, progress)
+  state, iterator = learner.state, learner.iterator
   _stamp(run_dir, config, steps=int(state.step), episodes=int(iterator.num_episodes))
   return f'trained to step {int(state.step)} on {iterator.num_episodes} episodes'
 

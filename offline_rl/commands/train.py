@@ -10,14 +10,13 @@ Running again with the same --workdir resumes from its latest checkpoint.
 """
 from __future__ import annotations
 
-import ast
-import importlib
-import re
 import sys
 
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from offline_rl.learner import experiment
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, e.g. experiments/bc.py:bc.',
@@ -25,108 +24,6 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, '
                                'config. An existing run there is resumed.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
-
-_OPPONENT = re.compile(r'^([\w.]+):(\w+)(?:\((.*)\))?$')
-
-
-def resolve_opponent(text: str):
-  """'package.module:attribute' or 'package.module:factory(args)' -> a Policy."""
-  from offline_rl import types  # pylint: disable=g-import-not-at-top
-  match = _OPPONENT.match(text.strip())
-  if not match:
-    raise ValueError(f'eval_opponent {text!r}: write "package.module:policy" or '
-                     '"package.module:factory(arg, ...)", e.g. '
-                     '"offline_rl.environments.toy:bot(0.3)".')
-  module, attribute, args = match.groups()
-  target = getattr(importlib.import_module(module), attribute)
-  if args is not None:
-    parsed = ast.literal_eval(f'({args},)') if args.strip() else ()
-    target = target(*parsed)
-  elif not isinstance(target, types.Policy) and callable(target):
-    target = target()
-  if not isinstance(target, types.Policy):
-    raise ValueError(f'eval_opponent {text!r} is a {type(target).__name__}, not an '
-                     'offline_rl.types.Policy.')
-  return target
-
-
-def make_iterator(config):
-  """The training iterator of `config.dataset` through offline_rl.data."""
-  try:
-    from offline_rl import data  # pylint: disable=g-import-not-at-top
-  except ImportError as error:
-    raise SystemExit(f'offline_rl.data is not available ({error}); it reads the '
-                     'datasets.') from error
-  return data.make_iterator(
-      config.dataset, batch_size=int(config.batch_size),
-      unroll_length=int(config.unroll_length), seed=int(config.seed),
-      filters=config.filters or None, split='train',
-      validation_fraction=float(config.validation_fraction))
-
-
-def make_eval_fn(config, agent, top_rating):
-  """The periodic evaluation hook, or None when the config or environment lacks one."""
-  if int(config.eval_every) <= 0:
-    return None
-  # pylint: disable=g-import-not-at-top
-  from offline_rl import environments
-  from offline_rl import learner as learner_lib
-  from offline_rl import specs
-  spec = agent.spec
-  try:
-    try:
-      env = environments.make(spec.env_id, **dict(spec.params))
-    except TypeError:  # The params hold descriptive fields too: use the defaults.
-      env = environments.make(spec.env_id)
-  except (KeyError, TypeError, ImportError) as error:
-    logging.warning('No evaluation: cannot make %s from the dataset spec (%s).',
-                    spec.env_id, error)
-    return None
-  mismatches = specs.spec_mismatches(spec, env.spec)
-  if mismatches:
-    logging.warning('No evaluation: %s differs from the dataset spec: %s',
-                    spec.env_id, '; '.join(mismatches))
-    return None
-  opponents = []
-  if spec.num_players == 2:
-    if not config.eval_opponent:
-      raise SystemExit(f'{spec.env_id} is a two-player game: set '
-                       '--config.eval_opponent (e.g. "package.module:bot(args)") or '
-                       '--config.eval_every=0.')
-    opponents = [resolve_opponent(config.eval_opponent)]
-  return learner_lib.make_eval_fn(env, agent, opponents, int(config.eval_episodes),
-                                  seed=int(config.seed), top_rating=top_rating)
-
-
-def check_config(config) -> None:
-  """Raises ValueError naming what a config lacks before anything is loaded."""
-  if not config.dataset:
-    raise ValueError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. one '
-                     'written by `offline-rl data record`).')
-  if config.agent == 'ftbc' and not config.init_from:
-    raise ValueError('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
-                     'RUN_DIR/checkpoints/STEP).')
-
-
-def run(config, workdir: str, progress: bool = True):
-  """Trains `config`'s agent on its dataset into `workdir`; returns the Learner."""
-  # pylint: disable=g-import-not-at-top
-  from offline_rl import agents
-  from offline_rl import learner as learner_lib
-  check_config(config)
-  iterator = make_iterator(config)
-  agent = agents.make(config.agent, iterator.spec, config)
-  holder = {}
-  eval_fn = make_eval_fn(config, agent,
-                         lambda: holder['learner'].meta.get('top_rating'))
-  learner = learner_lib.Learner(agent, iterator, config, workdir, eval_fn=eval_fn,
-                                progress=progress)
-  holder['learner'] = learner
-  try:
-    learner.train()
-  finally:
-    learner.close()
-  return learner
 
 
 def main(argv):
@@ -141,9 +38,9 @@ def main(argv):
   if not _WORKDIR.value:
     raise SystemExit('offline-rl train: give --workdir, the run directory.')
   try:
-    check_config(config)
+    experiment.check_config(config)
   except ValueError as error:
     raise SystemExit(f'offline-rl train: {error}') from error
-  learner = run(config, _WORKDIR.value, _PROGRESS.value)
+  learner = experiment.train(config, _WORKDIR.value, _PROGRESS.value)
   print(f'Trained {config.agent} to step {int(learner.state.step)}; run in '
         f'{learner.workdir}.', file=sys.stderr)
