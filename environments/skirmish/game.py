@@ -262,8 +262,7 @@ class Skirmish:
   # ----------------------------------------------------------------------- masks
   def _building_cells(self, units, visible):
     """[P, C] bool: cells holding a building this seat knows of (own or visible enemy)."""
-    own = self._grid(units, (units.alive & (units.kind <= R.BARRACKS)).astype(
-        jnp.float32)) > 0
+    own = self._occupancy(units) >= 64
     return own | (own[::-1] & visible)
 
   def _mask_parts(self, state: State, target_rows: bool = True):
@@ -320,10 +319,13 @@ class Skirmish:
             'target': target, 'delay': jnp.ones((2, R.NUM_DELAYS), bool)}
 
   # ----------------------------------------------------------------------- observe
-  def _grid(self, units, weight) -> jax.Array:
-    """float32 [P, C]: per cell, the sum of `weight` [P, U] over units standing there."""
-    return jnp.zeros((2, self.num_cells), jnp.float32).at[
-        jnp.arange(2)[:, None], units.pos].add(weight.astype(jnp.float32))
+  def _occupancy(self, units) -> jax.Array:
+    """int32 [P, C]: per cell, 64 x (own buildings) + (own non-building units), from
+    one scatter (U <= 32 < 64, so the two counts separate exactly)."""
+    is_building = units.kind <= R.BARRACKS
+    weight = jnp.where(is_building, 64, 1) * units.alive
+    return jnp.zeros((2, self.num_cells), jnp.int32).at[
+        jnp.arange(2)[:, None], units.pos].add(weight.astype(jnp.int32))
 
   def _visibility(self, units) -> jax.Array:
     """[P, C] bool: cells within the (Chebyshev) sight of a living unit of each seat."""
@@ -362,10 +364,9 @@ class Skirmish:
     u = state.units
     visible = state.visible
     H, C = self.size, self.num_cells
-    is_building = u.kind <= R.BARRACKS
-    own_units = self._grid(u, (u.alive & ~is_building).astype(jnp.float32))  # [P, C]
-    own_buildings = jnp.minimum(
-        self._grid(u, (u.alive & is_building).astype(jnp.float32)), 1.0)
+    occupancy = self._occupancy(u)  # [P, C]
+    own_units = (occupancy % 64).astype(jnp.float32)
+    own_buildings = jnp.minimum(occupancy // 64, 1).astype(jnp.float32)
     enemy_units = own_units[::-1] * visible
     enemy_buildings = own_buildings[::-1] * visible
     rock = jnp.broadcast_to(~jnp.asarray(self.tables.passable)[state.map_id]
