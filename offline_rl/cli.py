@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from absl import app
+from absl import flags
 
 COMMANDS = {
     'data': 'Record, inspect, convert and describe RLDS datasets.',
@@ -37,4 +38,16 @@ def run(argv=None):
     print(f'offline-rl: unknown command {name!r}.\n\n{_usage()}', file=sys.stderr)
     sys.exit(2)
   module = importlib.import_module(f'offline_rl.commands.{name}')
+  if any(arg in ('-h', '--help', '-help') for arg in argv[2:]):
+    print(_command_help(name, module))
+    sys.exit(0)
   app.run(module.main, argv=[f'offline-rl {name}'] + argv[2:])
+
+
+def _command_help(name: str, module) -> str:
+  """The command's docstring and every flag the project's modules define for it."""
+  lines = [f'offline-rl {name}: {COMMANDS[name]}', '', (module.__doc__ or '').strip(), '']
+  for owner, owned in sorted(flags.FLAGS.flags_by_module_dict().items()):
+    if owner.startswith('offline_rl') or owner.startswith('ml_collections'):
+      lines.append(flags.FLAGS.module_help(owner))
+  return '\n'.join(lines)
