@@ -57,6 +57,18 @@ def params_equal(a, b):
   return all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))
 
 
+def assert_resumes_exactly(resumed_learner, final, position_field):
+  """A learner restored from its step-20 checkpoint trains to step 30 exactly as an
+  uninterrupted run did: same params, optimiser state and key."""
+  assert int(resumed_learner.state.step) == 20
+  assert resumed_learner.iterator.get_state()[position_field] == 20
+  resumed = resumed_learner.train()
+  assert int(resumed.step) == 30
+  assert params_equal(resumed.params, final.params)
+  assert params_equal(resumed.opt_state, final.opt_state)
+  np.testing.assert_array_equal(resumed.key, final.key)
+
+
 class Crash(Exception):
   pass
 
@@ -82,13 +94,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(env, bc_agent, tmp_path
   # A new process would start from scratch: a fresh iterator, a fresh learner.
   second = learner.Learner(agent, corridor_data(env), config, str(tmp_path / 'resumed'),
                            progress=False)
-  assert int(second.state.step) == 20  # the last checkpoint before the crash
-  assert second.iterator.get_state()['draws'] == 20
-  resumed = second.train()
-  assert int(resumed.step) == 30
-  assert params_equal(resumed.params, final.params)
-  assert params_equal(resumed.opt_state, final.opt_state)
-  np.testing.assert_array_equal(resumed.key, final.key)
+  assert_resumes_exactly(second, final, 'draws')  # From the last checkpoint.
   # Logs: CSV rows at each log step, TensorBoard events, the run files.
   rows = learner.read_metrics(str(tmp_path / 'whole'))
   assert [r['step'] for r in rows] == [10, 20, 30]
@@ -154,13 +160,7 @@ def test_next_many_of_the_memory_iterator_trains_and_resumes_exactly(
     first.train()
   second = learner.Learner(bc_agent, make_it(), config, str(tmp_path / 'resumed'),
                            progress=False)
-  assert int(second.state.step) == 20
-  assert second.iterator.get_state()['batch_index'] == 20
-  resumed = second.train()
-  assert int(resumed.step) == 30
-  assert params_equal(resumed.params, final.params)
-  assert params_equal(resumed.opt_state, final.opt_state)
-  np.testing.assert_array_equal(resumed.key, final.key)
+  assert_resumes_exactly(second, final, 'batch_index')
   rows = learner.read_metrics(str(tmp_path / 'whole'))
   assert rows[-1]['loss'] < rows[0]['loss']
 
