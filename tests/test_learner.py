@@ -343,3 +343,15 @@ def test_a_haiku_network_trains(env, tmp_path):
   assert rows[-1]['action/accuracy'] > 0.85
   results = learner.evaluate(env, agent.make_policy(run.params), [toy.bot(0.3)], 100)
   assert results['win_rate'] > 0.8
+
+
+def test_in_memory_iterator_filters_with_the_data_layer_grammar(env):
+  policies = [toy.bot(1.0, rating=1500.0), toy.bot(0.2, rating=900.0)]
+  it = learner.InMemoryIterator.from_policies(
+      env, policies, num_envs=4, num_steps=30, batch_size=8, unroll_length=1,
+      filters='rating>=1200')
+  assert set(np.asarray(next(it).metadata['rating']).tolist()) == {1500.0}
+  with pytest.raises(ValueError, match='rating'):
+    learner.InMemoryIterator.from_policies(
+        env, policies, num_envs=4, num_steps=30, batch_size=8, unroll_length=1,
+        filters='rating>=2000')

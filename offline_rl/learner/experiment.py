@@ -38,11 +38,7 @@ def resolve_opponent(text: str):
 
 def make_iterator(config):
   """The training iterator of `config.dataset` through offline_rl.data."""
-  try:
-    from offline_rl import data  # pylint: disable=g-import-not-at-top
-  except ImportError as error:
-    raise SystemExit(f'offline_rl.data is not available ({error}); it reads the '
-                     'datasets.') from error
+  from offline_rl import data  # pylint: disable=g-import-not-at-top
   return data.make_iterator(
       config.dataset, batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),

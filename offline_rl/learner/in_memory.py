@@ -11,31 +11,15 @@ Letters: S stored steps (all episodes concatenated), B windows, T unroll length.
 """
 from __future__ import annotations
 
-import operator
-import re
 from typing import Sequence
 
 import jax
 import numpy as np
 
 from offline_rl import batch as batch_lib
+from offline_rl.data import filters as filters_lib
 from offline_rl import rollout
 from offline_rl import specs
-
-_FILTER = re.compile(r'^\s*(\w+)\s*(>=|<=|==|!=|>|<)\s*(-?[\d.eE+-]+)\s*$')
-_OPS = {'>=': operator.ge, '<=': operator.le, '==': operator.eq, '!=': operator.ne,
-        '>': operator.gt, '<': operator.lt}
-
-
-def parse_filter(text: str):
-  """'rating>=1200' -> (field, op, value); raises ValueError with the syntax."""
-  match = _FILTER.match(text)
-  if not match:
-    raise ValueError(f'Cannot parse filter {text!r}: write FIELD OP NUMBER, e.g. '
-                     f'"rating>=1200" (operators: {", ".join(_OPS)}).')
-  field, op, value = match.groups()
-  return field, _OPS[op], float(value)
-
 
 class InMemoryIterator:
   """Samples training windows from in-memory episodes (see the module docstring)."""
@@ -43,7 +27,7 @@ class InMemoryIterator:
   def __init__(self, steps: rollout.Steps, spec: specs.EnvSpec, *, batch_size: int,
                unroll_length: int, seed: int = 0, seats: Sequence[int] | None = None,
                ratings: Sequence[float] | None = None,
-               filters: Sequence[str] | None = None):
+               filters: str | Sequence[str] | None = None):
     """Args:
       steps: rollout records, `Steps` [T, N, P, ...] from `rollout.make_run`.
       spec: the environment's spec.
@@ -52,7 +36,8 @@ class InMemoryIterator:
       seed: sampling seed.
       seats: which seats' experience to keep (default: all).
       ratings: each seat's rating, stored as the episodes' 'rating' metadata.
-      filters: episode filters on metadata, e.g. ['rating>=1200'].
+      filters: episode filters on the 'rating' metadata, in `offline_rl.data`'s
+        grammar, e.g. 'rating>=1200'.
     """
     if batch_size < 1 or unroll_length < 1:
       raise ValueError(f'batch_size and unroll_length must be >= 1; got '
@@ -68,15 +53,8 @@ class InMemoryIterator:
       columns[k] = jax.tree.map(lambda *x: np.concatenate(x), *[c[k] for c in per_seat])
     # Episode ids: a new one at every first step (each seat's series starts with one).
     columns['episode'] = np.cumsum(columns['is_first']) - 1
-    keep = np.ones(len(columns['episode']), bool)
-    for text in filters or ():
-      field, op, value = parse_filter(text)
-      if field not in ('rating',):
-        raise ValueError(f'Filter {text!r}: in-memory episodes carry only the '
-                         "'rating' metadata.")
-      keep &= op(columns[field], value)
-    if not keep.any():
-      raise ValueError(f'The filters {list(filters or [])} keep no episode.')
+    # The data layer's filter grammar, on the one metadata field these episodes carry.
+    keep = filters_lib.select(filters, {'rating': columns['rating']})
     self._columns = jax.tree.map(lambda x: x[keep], columns)
     self._columns['episode'] = np.cumsum(self._columns['is_first']) - 1
     self._trainable = np.flatnonzero(~self._columns['is_last'])
