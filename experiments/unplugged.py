@@ -54,7 +54,7 @@ def get_config(variant: str = 'default') -> config_dict.ConfigDict:
 
   # A network sized for two CPU cores: 10 minutes in all, recording and games included.
   network = dict(mlp_sizes=(128,), conv_channels=(16,), conv_blocks=0, entity_width=32,
-                 entity_layers=1, entity_heads=2, value_hidden=(64,))
+                 entity_layers=1, entity_heads=2)
   train_common = dict(num_steps=1500, batch_size=128, updates_per_call=50,
                       log_every=50, checkpoint_every=500, eval_every=0,
                       network=config_dict.ConfigDict(network))
@@ -87,7 +87,7 @@ def get_config(variant: str = 'default') -> config_dict.ConfigDict:
     tiny = dict(num_steps=20, batch_size=32, updates_per_call=10, log_every=10,
                 checkpoint_every=20, eval_every=0)
     net = config_dict.ConfigDict(dict(mlp_sizes=(32,), conv_channels=(8,),
-                                      entity_width=16, value_hidden=(16,)))
+                                      entity_width=16))
     c.agents = [
         _agent('bc', 'experiments/bc.py:bc', dict(tiny, network=net)),
         _agent('ftbc', 'experiments/bc.py:ftbc', dict(tiny, num_steps=10, network=net),

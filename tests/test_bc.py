@@ -27,7 +27,6 @@ WEAK = 'offline_rl.environments.toy:bot(0.3)'
 
 def tiny(config, **overrides):
   config.network.mlp_sizes = (32, 32)
-  config.network.value_hidden = (8,)
   config.batch_size = 64
   config.updates_per_call = 50
   config.log_every = 50
@@ -108,7 +107,6 @@ def tiny_cli(config, dataset):
   config.update(dataset=dataset, batch_size=64, updates_per_call=50, log_every=50,
                 eval_episodes=256, eval_opponent=WEAK, validation_fraction=0.0)
   config.network.mlp_sizes = (32, 32)
-  config.network.value_hidden = (8,)
   return config
 
 

@@ -22,7 +22,6 @@ from offline_rl.environments import toy
 def tiny_config(**overrides):
   config = agents.default_config('bc')
   config.network.mlp_sizes = (16, 16)
-  config.network.value_hidden = (8,)
   config.batch_size = 32
   config.num_steps = 30
   config.updates_per_call = 5

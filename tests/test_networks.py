@@ -12,7 +12,7 @@ from offline_rl import specs
 
 TINY = dict(mlp_sizes=(16, 16), conv_channels=(4,), conv_blocks=1, entity_width=8,
             entity_layers=1, entity_heads=2, core='none', core_size=8, head_hidden=(),
-            value_hidden=(8,), use_prev_action=True, use_rating=True,
+            value_head=True, value_hidden=(8,), use_prev_action=True, use_rating=True,
             rating_offset=1000.0, rating_scale=500.0)
 NUM_FUNCTIONS, NUM_UNITS, NUM_CELLS = 3, 4, 16
 
@@ -137,6 +137,16 @@ def test_vector_only_specs_build_an_mlp():
   assert 'vector_mlp' in names and not any(n.startswith('planes') for n in names)
   out, _ = net.apply(params, networks.dummy_inputs(spec, 3, 2), (), jax.random.PRNGKey(0))
   assert out.logits['action'].shape == (3, 2, 2)
+  assert out.value.shape == (3, 2)
+
+
+def test_without_a_value_head_there_are_no_value_parameters():
+  spec = strategy_spec()
+  net = networks.make_network(spec, dict(TINY, value_head=False))
+  params = net.init(jax.random.PRNGKey(0), networks.dummy_inputs(spec, 3, 2))
+  assert 'value' not in params['params']
+  out, _ = net.apply(params, networks.dummy_inputs(spec, 3, 2), (), jax.random.PRNGKey(0))
+  assert out.value is None and out.logits['function'].shape == (3, 2, NUM_FUNCTIONS)
 
 
 def test_clear_errors_for_unsupported_specs_and_configs():

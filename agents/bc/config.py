@@ -51,7 +51,7 @@ def get_config() -> config_dict.ConfigDict:
   c.network = config_dict.ConfigDict(dict(
       mlp_sizes=(256, 256), conv_channels=(32, 32), conv_blocks=1, entity_width=64,
       entity_layers=1, entity_heads=2, core='none', core_size=256, head_hidden=(),
-      value_hidden=(256,), use_prev_action=False, use_rating=False,
+      value_head=False, value_hidden=(256,), use_prev_action=False, use_rating=False,
       rating_offset=1000.0, rating_scale=500.0))
   c.bc = config_dict.ConfigDict(dict(
       head_weights=config_dict.ConfigDict({}, type_safe=False),

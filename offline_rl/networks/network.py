@@ -12,7 +12,7 @@ care which library built it:
 encoder by rank (vectors [X] -> MLP, unit lists [U, F] -> transformer, planes
 [H, W, C] -> conv ResNet), the streams merge into one vector, an optional LSTM core
 follows (or none: AlphaStar Unplugged found no memory best for BC), then the
-autoregressive heads and a value head. `from_haiku` wraps a Haiku network.
+autoregressive heads and an optional value head. `from_haiku` wraps a Haiku network.
 
 Letters: B batch, T time, V a head's values, S core size.
 """
@@ -54,10 +54,11 @@ class NetworkInputs(NamedTuple):
 
 class NetworkOutputs(NamedTuple):
   """Attributes: logits dict of [B, T, V] (illegal values masked); action dict of
-  [B, T] int32 (teacher-forced or chosen); value [B, T] float32."""
+  [B, T] int32 (teacher-forced or chosen); value [B, T] float32, or None without a
+  value head."""
   logits: dict
   action: dict
-  value: Array
+  value: Array | None
 
 
 class Network(NamedTuple):
@@ -79,6 +80,9 @@ class NetworkConfig:
     core: 'none' or 'lstm'.
     core_size: LSTM width.
     head_hidden: hidden layers of each action head (empty: linear heads).
+    value_head: whether the network has a value head. Agents that learn no value (BC)
+      leave it out: its parameters would get no gradient yet still be decayed by
+      AdamW, and cost a third of a small MLP's update.
     value_hidden: hidden layers of the value head.
     use_prev_action: feed the previous action as an input.
     use_rating: feed the player's rating as an input.
@@ -93,6 +97,7 @@ class NetworkConfig:
   core: str
   core_size: int
   head_hidden: tuple[int, ...]
+  value_head: bool
   value_hidden: tuple[int, ...]
   use_prev_action: bool
   use_rating: bool
@@ -209,11 +214,13 @@ class PolicyValueNet(nn.Module):
         dict(self.action_spec), cfg.head_hidden, name='heads')(
             x, masks, key, None if actions is None else jax.tree.map(flat, actions),
             greedy)
-    value = torsos.MLP(cfg.value_hidden + (1,), activate_final=False,
-                       name='value')(x)[:, 0]
     unflat = lambda v: v.reshape((batch, time) + v.shape[1:])
+    value = None
+    if cfg.value_head:
+      value = unflat(torsos.MLP(cfg.value_hidden + (1,), activate_final=False,
+                                name='value')(x)[:, 0])
     outputs = NetworkOutputs(jax.tree.map(unflat, logits), jax.tree.map(unflat, chosen),
-                             unflat(value))
+                             value)
     return outputs, core_state
 
 
