@@ -9,6 +9,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from offline_rl import agents
@@ -268,6 +269,34 @@ def test_schedules_and_optimizer_errors():
   updates, _ = optimizer.update({'w': jnp.array([100.0, 0, 0])},
                                 optimizer.init(params), params)
   assert np.all(np.isfinite(updates['w']))
+
+
+@pytest.mark.parametrize('max_grad_norm', [0.0, 1.0])
+def test_the_fused_optimizer_matches_the_optax_chain(max_grad_norm):
+  config = dict(learning_rate=0.1, schedule='cosine', warmup_steps=3,
+                end_learning_rate_fraction=0.1, b1=0.9, b2=0.98, eps=1e-8,
+                weight_decay=1e-2, max_grad_norm=max_grad_norm)
+  fused, schedule = learner.make_optimizer(config, 20)
+  parts = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm > 0 else []
+  chain = optax.chain(*parts, optax.adamw(schedule, b1=0.9, b2=0.98, eps=1e-8,
+                                          weight_decay=1e-2))
+  rng = np.random.default_rng(0)
+  params = {'w': jnp.asarray(rng.normal(size=(5, 3)), jnp.float32), 'b': jnp.ones(3)}
+  ours, theirs = dict(params), dict(params)
+  state_ours, state_theirs = fused.init(params), chain.init(params)
+  clipped = 0
+  for _ in range(20):
+    grads = {k: jnp.asarray(rng.normal(size=v.shape) * 2, jnp.float32)
+             for k, v in params.items()}
+    clipped += float(optax.global_norm(grads)) > max_grad_norm > 0
+    u, state_ours = fused.update(grads, state_ours, ours)
+    ours = optax.apply_updates(ours, u)
+    u, state_theirs = chain.update(grads, state_theirs, theirs)
+    theirs = optax.apply_updates(theirs, u)
+  assert clipped == (20 if max_grad_norm else 0)  # The clip was exercised (or off).
+  for k in params:
+    np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours[k], params[k])
 
 
 @pytest.fixture(scope='module')

@@ -9,6 +9,7 @@ import pytest
 
 from offline_rl import networks
 from offline_rl import specs
+from offline_rl.networks import heads
 
 TINY = dict(mlp_sizes=(16, 16), conv_channels=(4,), conv_blocks=1, entity_width=8,
             entity_layers=1, entity_heads=2, core='none', core_size=8, head_hidden=(),
@@ -185,3 +186,17 @@ def test_the_conditioning_head_goes_first_even_after_a_json_round_trip():
   ambiguous = dict(spec.action, aaa=specs.ArraySpec((), 'int32', num_values=3))
   with pytest.raises(ValueError, match='Cannot tell which action head'):
     networks.heads.ordered_action_spec(ambiguous, spec.legal_action_mask)
+
+
+def test_narrow_logit_layers_have_the_plain_dense_gradients():
+  """MLPLogits computes a narrow kernel's gradient in a faster orientation."""
+  module = heads.MLPLogits((), 4)
+  x = jax.random.normal(jax.random.PRNGKey(0), (10, 16))
+  params = module.init(jax.random.PRNGKey(1), x)
+  dense = params['params']['Dense_0']
+  ours = jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), (0, 1))(params, x)
+  plain = jax.grad(lambda k, b, x: jnp.sum(jnp.sin(x @ k + b)), (0, 1, 2))(
+      dense['kernel'], dense['bias'], x)
+  np.testing.assert_allclose(ours[0]['params']['Dense_0']['kernel'], plain[0], rtol=1e-5)
+  np.testing.assert_allclose(ours[0]['params']['Dense_0']['bias'], plain[1], rtol=1e-5)
+  np.testing.assert_allclose(ours[1], plain[2], rtol=1e-5, atol=1e-6)
