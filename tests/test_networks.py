@@ -2,6 +2,7 @@
 the LSTM core's resets, and clear errors for specs they cannot serve."""
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from offline_rl import networks
 from offline_rl import specs
-from offline_rl.networks import heads
+from offline_rl.networks import dense
 
 TINY = dict(mlp_sizes=(16, 16), conv_channels=(4,), conv_blocks=1, entity_width=8,
             entity_layers=1, entity_heads=2, core='none', core_size=8, head_hidden=(),
@@ -188,15 +189,16 @@ def test_the_conditioning_head_goes_first_even_after_a_json_round_trip():
     networks.heads.ordered_action_spec(ambiguous, spec.legal_action_mask)
 
 
-def test_narrow_logit_layers_have_the_plain_dense_gradients():
-  """MLPLogits computes a narrow kernel's gradient in a faster orientation."""
-  module = heads.MLPLogits((), 4)
-  x = jax.random.normal(jax.random.PRNGKey(0), (10, 16))
-  params = module.init(jax.random.PRNGKey(1), x)
-  dense = params['params']['Dense_0']
-  ours = jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), (0, 1))(params, x)
-  plain = jax.grad(lambda k, b, x: jnp.sum(jnp.sin(x @ k + b)), (0, 1, 2))(
-      dense['kernel'], dense['bias'], x)
-  np.testing.assert_allclose(ours[0]['params']['Dense_0']['kernel'], plain[0], rtol=1e-5)
-  np.testing.assert_allclose(ours[0]['params']['Dense_0']['bias'], plain[1], rtol=1e-5)
-  np.testing.assert_allclose(ours[1], plain[2], rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize('shape', [(10, 16, 4), (10, 16, 16), (2, 5, 16, 8)])
+def test_dense_layers_have_the_values_and_gradients_of_nn_dense(shape):
+  """dense.Dense computes its kernel gradient in XLA:CPU's fast orientation."""
+  *lead, d, f = shape
+  x = jax.random.normal(jax.random.PRNGKey(0), (*lead, d))
+  ours_module, plain_module = dense.Dense(f), nn.Dense(f)
+  params = plain_module.init(jax.random.PRNGKey(1), x)
+  loss = lambda module: lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))
+  ours = jax.value_and_grad(loss(ours_module), (0, 1))(params, x)
+  plain = jax.value_and_grad(loss(plain_module), (0, 1))(params, x)
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(plain)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert set(ours_module.init(jax.random.PRNGKey(1), x)['params']) == {'kernel', 'bias'}

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from offline_rl import specs
+from offline_rl.networks import dense
 
 # Added to illegal logits: large enough to zero their probability, small enough that a
 # row with no legal value stays finite (uniform) instead of NaN.
@@ -188,35 +189,6 @@ class AutoregressiveHeads(nn.Module):
     return logits_out, chosen
 
 
-@jax.custom_vjp
-def _logits_matmul(x, kernel):
-  """x [N, D] @ kernel [D, V]."""
-  return x @ kernel
-
-
-def _logits_matmul_fwd(x, kernel):
-  return x @ kernel, (x, kernel)
-
-
-def _logits_matmul_bwd(residuals, g):
-  # XLA:CPU is slow at the kernel gradient x.T @ g when its minor axis (V) is short:
-  # 39 us for D=256, V=4, batch 100. g.T @ x puts D minor (6 us); the barrier keeps
-  # XLA from folding the transpose back into the dot.
-  x, kernel = residuals
-  return g @ kernel.T, jax.lax.optimization_barrier(g.T @ x).T
-
-
-_logits_matmul.defvjp(_logits_matmul_fwd, _logits_matmul_bwd)
-
-
-def _logits_dot_general(x, kernel, dimension_numbers, precision=None,
-                        preferred_element_type=None):
-  del dimension_numbers, precision, preferred_element_type  # Dense's x [N, D] only.
-  if x.ndim != 2:
-    raise ValueError(f'Logit layers take a stream [N, D], got shape {x.shape}.')
-  return _logits_matmul(x, kernel)
-
-
 class MLPLogits(nn.Module):
   """[N, D] -> [N, V]: an optional hidden MLP then a linear layer."""
   hidden_sizes: tuple[int, ...]
@@ -225,6 +197,5 @@ class MLPLogits(nn.Module):
   @nn.compact
   def __call__(self, x):
     for size in self.hidden_sizes:
-      x = nn.relu(nn.Dense(size)(x))
-    dot_general = _logits_dot_general if self.num_values < x.shape[-1] else None
-    return nn.Dense(self.num_values, dot_general=dot_general)(x)
+      x = nn.relu(dense.Dense(size)(x))
+    return dense.Dense(self.num_values)(x)

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from offline_rl import specs
+from offline_rl.networks import dense
 from offline_rl.networks import heads as heads_lib
 from offline_rl.networks import torsos
 
@@ -203,7 +204,7 @@ class PolicyValueNet(nn.Module):
     if len(streams) == 1:
       x = streams[0]
     else:
-      x = nn.relu(nn.Dense(width, name='merge')(jnp.concatenate(streams, axis=-1)))
+      x = nn.relu(dense.Dense(width, name='merge')(jnp.concatenate(streams, axis=-1)))
     if cfg.core == 'lstm':
       y, core_state = LSTMCore(cfg.core_size, name='core')(
           x.reshape(batch, time, -1), inputs.is_first, core_state)

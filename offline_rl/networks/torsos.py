@@ -10,6 +10,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from offline_rl.networks import dense
+
 
 class MLP(nn.Module):
   """Dense layers with ReLU. [N, X] -> [N, sizes[-1]].
@@ -24,7 +26,7 @@ class MLP(nn.Module):
   @nn.compact
   def __call__(self, x):
     for i, size in enumerate(self.sizes):
-      x = nn.Dense(size)(x)
+      x = dense.Dense(size)(x)
       if i < len(self.sizes) - 1 or self.activate_final:
         x = nn.relu(x)
     return x
@@ -66,7 +68,7 @@ class ConvResNet(nn.Module):
       for _ in range(self.blocks_per_stage):
         x = ResidualBlock()(x)
     x = nn.relu(x).reshape(x.shape[:-3] + (-1,))
-    return nn.relu(nn.Dense(self.output_size)(x))
+    return nn.relu(dense.Dense(self.output_size)(x))
 
 
 class EntityTransformer(nn.Module):
@@ -89,7 +91,7 @@ class EntityTransformer(nn.Module):
   @nn.compact
   def __call__(self, units):
     present = jnp.any(units != 0, axis=-1)  # [N, U]
-    x = nn.Dense(self.width)(units)
+    x = dense.Dense(self.width)(units)
     attention_mask = present[:, None, None, :]  # [N, 1, 1(query), U(key)]
     for _ in range(self.num_layers):
       y = nn.LayerNorm()(x)
@@ -97,9 +99,9 @@ class EntityTransformer(nn.Module):
           y, y, mask=attention_mask)
       x = x + y
       y = nn.LayerNorm()(x)
-      y = nn.Dense(self.width)(nn.relu(nn.Dense(2 * self.width)(y)))
+      y = dense.Dense(self.width)(nn.relu(dense.Dense(2 * self.width)(y)))
       x = x + y
     x = jnp.where(present[..., None], x, 0.0)
     count = jnp.maximum(present.sum(-1, keepdims=True), 1).astype(x.dtype)
     pooled = x.sum(-2) / count  # [N, D]
-    return nn.relu(nn.Dense(self.output_size)(pooled)), x
+    return nn.relu(dense.Dense(self.output_size)(pooled)), x

@@ -1,0 +1,54 @@
+"""Dense layers whose kernel gradient XLA:CPU computes at GEMM speed.
+
+The kernel gradient of y = x @ W is x.T @ g, a dot that contracts the rows of both
+operands. XLA:CPU sends that form to a slow generic kernel; measured at batch 100
+(`benchmarks/bench_learner.py` and docs/learner.md): 211 us for a 256x256 kernel and
+42 us for a 256x4 one. Materialising x.T first makes it a plain GEMM (156 us), and a
+kernel whose output is narrow (< a quarter of its input) is fastest as (g.T @ x).T
+(6 us). The optimisation barrier keeps XLA from folding the transposes back. Values
+and gradients are those of `nn.Dense` (tests/test_networks.py).
+"""
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+
+
+@jax.custom_vjp
+def matmul(x, kernel):
+  """x [N, D] @ kernel [D, F] -> [N, F]."""
+  return x @ kernel
+
+
+def _matmul_fwd(x, kernel):
+  return x @ kernel, (x, kernel)
+
+
+def _matmul_bwd(residuals, g):
+  x, kernel = residuals
+  d, f = kernel.shape
+  if 4 * f < d:
+    kernel_grad = jax.lax.optimization_barrier(g.T @ x).T
+  else:
+    kernel_grad = jax.lax.optimization_barrier(x.T) @ g
+  return g @ kernel.T, kernel_grad
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def dot_general(x, kernel, dimension_numbers, precision=None,
+                preferred_element_type=None):
+  """`nn.Dense`'s contraction (x's last axis with the kernel's first) via `matmul`."""
+  del precision, preferred_element_type
+  if dimension_numbers != (((x.ndim - 1,), (0,)), ((), ())) or kernel.ndim != 2:
+    raise ValueError(f'dense.dot_general contracts x [..., D] with a kernel [D, F]; '
+                     f'got {dimension_numbers} for shapes {x.shape}, {kernel.shape}.')
+  y = matmul(x.reshape(-1, x.shape[-1]), kernel)
+  return y.reshape(x.shape[:-1] + kernel.shape[1:])
+
+
+# Parameter names stay those of nn.Dense ('Dense_0', ...).
+Dense = functools.partial(nn.Dense, dot_general=dot_general)
