@@ -1,6 +1,9 @@
 """Learner throughput: model FLOP utilisation of the BC update, and end-to-end rate vs d3rlpy.
 
-  .venv/bin/python benchmarks/bench_learner.py [--quick]
+  .venv/bin/python benchmarks/bench_learner.py [--quick] [--rounds=3]
+
+Every measurement runs in --rounds interleaved rounds (MFU, ours, d3rlpy, then again),
+so a change in the machine's load hits both sides of a ratio; medians are reported.
 
 1. MFU. The default BC network (256-256 MLP, linear heads) on a 32-float observation
    with 4 actions, batch 256: FLOPs per update from XLA's cost analysis of a compiled
@@ -248,53 +251,81 @@ def d3rlpy_end_to_end(npz: str, num_steps: int) -> dict:
   return out
 
 
+def _median(rows, key):
+  return float(np.median([r[key] for r in rows]))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--quick', action='store_true', help='fewer steps')
+  parser.add_argument('--quick', action='store_true', help='fewer steps, one round')
+  parser.add_argument('--rounds', type=int, default=3,
+                      help='interleaved rounds of every measurement')
   args = parser.parse_args()
+  rounds = 1 if args.quick else args.rounds
   ours_steps = 2_000 if args.quick else 10_000
   d3_steps = 300 if args.quick else 1_000
-  print('Measuring MFU of the BC update (256-256 MLP, batch 256) ...')
-  mfu = measure_mfu(calls=5 if args.quick else 10)
-  print(f"  {mfu['flops_per_update'] / 1e6:.1f} MFLOP/update, "
-        f"{mfu['updates_per_second_median']:.0f} updates/s, "
-        f"{mfu['achieved_gflops_median']:.1f} GFLOP/s of a "
-        f"{mfu['peak_matmul_gflops']:.1f} GFLOP/s matmul peak: "
-        f"MFU {100 * mfu['mfu_median']:.0f}% (best {100 * mfu['mfu_best']:.0f}%)")
   tmp = tempfile.mkdtemp(prefix='bench_learner_')
+  mfus, ends = [], []
   try:
     dataset = os.path.join(tmp, 'corridor')
     record_corridor(dataset, 2_000)
-    print('End to end, batch 100, 256-256 MLP, sampling included ...')
-    ours = ours_end_to_end(dataset, os.path.join(tmp, 'run'), ours_steps)
     npz = os.path.join(tmp, 'transitions.npz')
     export_transitions(dataset, npz)
-    theirs = d3rlpy_end_to_end(npz, d3_steps)
+    # Rounds interleave both sides of each ratio, so a change in the machine's load
+    # hits both; the medians over rounds are reported.
+    for r in range(rounds):
+      print(f'Round {r + 1}/{rounds}')
+      mfu = measure_mfu(calls=5 if args.quick else 10)
+      mfus.append(mfu)
+      print(f"  MFU: {mfu['flops_per_update'] / 1e6:.1f} MFLOP/update (256-256 MLP, "
+            f"batch 256), {mfu['updates_per_second_median']:.0f} updates/s, "
+            f"{mfu['achieved_gflops_median']:.1f} GFLOP/s of a "
+            f"{mfu['peak_matmul_gflops']:.1f} GFLOP/s matmul peak: "
+            f"{100 * mfu['mfu_median']:.0f}%")
+      ours = ours_end_to_end(dataset, os.path.join(tmp, f'run{r}'), ours_steps)
+      theirs = d3rlpy_end_to_end(npz, d3_steps)
+      end = {'offline_rl': ours, 'd3rlpy': theirs,
+             'ratio': ours['updates_per_second'] / theirs['fit_updates_per_second']}
+      if 'update_only_per_second' in theirs:
+        end['update_only_ratio'] = (ours['update_only_per_second'] /
+                                    theirs['update_only_per_second'])
+      ends.append(end)
+      print(f"  end to end, batch 100: offline_rl Learner "
+            f"{ours['updates_per_second']:.0f} updates/s (update only "
+            f"{ours['update_only_per_second']:.0f}/s, sampling "
+            f"{ours['updates_per_call']} batches "
+            f"{1e3 * ours['sample_k_batches_seconds']:.1f} ms); d3rlpy fit() "
+            f"{theirs['fit_updates_per_second']:.0f}/s ({theirs['source']}): "
+            f"{end['ratio']:.1f}x")
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
-  ratio = ours['updates_per_second'] / theirs['fit_updates_per_second']
-  print(f"  offline_rl Learner: {ours['updates_per_second']:.0f} updates/s "
-        f"({ours['iterator_backend']} iterator, next_many); update only "
-        f"{ours['update_only_per_second']:.0f}/s; sampling {ours['updates_per_call']} "
-        f"batches {1e3 * ours['sample_k_batches_seconds']:.1f} ms")
-  print(f"  d3rlpy DiscreteBC fit(): {theirs['fit_updates_per_second']:.0f} updates/s "
-        f"({theirs['source']})" + (f"; update only "
-        f"{theirs['update_only_per_second']:.0f}/s" if 'update_only_per_second' in theirs
-        else ''))
-  print(f'  ratio {ratio:.1f}x (target >= 8x)')
-  update_ratio = None
-  if 'update_only_per_second' in theirs:
-    update_ratio = ours['update_only_per_second'] / theirs['update_only_per_second']
-    print(f'  update only vs update only: {update_ratio:.1f}x')
+  ratios = [e['ratio'] for e in ends]
+  mfu_values = [m['mfu_median'] for m in mfus]
+  print(f'MFU median over {rounds} rounds {100 * np.median(mfu_values):.0f}% '
+        f'(range {100 * min(mfu_values):.0f}-{100 * max(mfu_values):.0f}%; '
+        'target >= 50%)')
+  print(f'End to end vs d3rlpy, median over {rounds} rounds {np.median(ratios):.1f}x '
+        f'(range {min(ratios):.1f}-{max(ratios):.1f}x; target >= 8x)')
+  if all('update_only_ratio' in e for e in ends):
+    print(f"Update only vs update only, median "
+          f"{np.median([e['update_only_ratio'] for e in ends]):.1f}x")
   load = os.getloadavg()
   results = {
       'command': 'python benchmarks/bench_learner.py' + (' --quick' if args.quick else ''),
       'machine': {'platform': platform.platform(), 'cpus': os.cpu_count(),
                   'load_average_1_5_15': load, 'jax': jax.__version__,
                   'devices': [str(d) for d in jax.devices()]},
-      'mfu': mfu, 'mfu_target': 0.5,
-      'end_to_end': {'offline_rl': ours, 'd3rlpy': theirs, 'ratio': ratio,
-                     'update_only_ratio': update_ratio, 'target_ratio': 8.0},
+      'rounds': rounds,
+      'mfu': {'median': float(np.median(mfu_values)), 'target': 0.5,
+              'peak_matmul_gflops_median': _median(mfus, 'peak_matmul_gflops'),
+              'updates_per_second_median': _median(mfus, 'updates_per_second_median'),
+              'by_round': mfus},
+      'end_to_end': {'ratio_median': float(np.median(ratios)), 'target_ratio': 8.0,
+                     'offline_rl_updates_per_second_median': float(np.median(
+                         [e['offline_rl']['updates_per_second'] for e in ends])),
+                     'd3rlpy_fit_updates_per_second_median': float(np.median(
+                         [e['d3rlpy']['fit_updates_per_second'] for e in ends])),
+                     'by_round': ends},
   }
   os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
   with open(RESULTS, 'w') as f:
