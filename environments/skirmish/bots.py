@@ -106,7 +106,7 @@ def _parse(name: str) -> tuple[str, int]:
   raise KeyError(f'Unknown Skirmish bot {name!r}. Known bots: {", ".join(names())}.')
 
 
-def _sample(u, mask):
+def _sample(u, mask, with_any=False):
   """A random True index of a bool vector, from one uniform u in [0, 1).
 
   Starts at a uniformly drawn position and takes the first True entry from there on
@@ -119,7 +119,9 @@ def _sample(u, mask):
   # The smallest offset of a True entry identifies it (offsets are distinct): one
   # plain min instead of an argmin; index 0 when none is True (as argmin would give).
   least = jnp.min(jnp.where(mask, offset, n))
-  return jnp.where(least < n, (least + start) % n, 0).astype(jnp.int32)
+  index = jnp.where(least < n, (least + start) % n, 0).astype(jnp.int32)
+  # `mask.any()` from the same reduction when asked (with_any=True).
+  return (index, least < n) if with_any else index
 
 
 def _weighted(u, weights):
@@ -168,6 +170,7 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
   e_alive = enemies[:, 0] > 0
   ex = jnp.round(enemies[:, 8] * size).astype(jnp.int32)
   ey = jnp.round(enemies[:, 9] * size).astype(jnp.int32)
+  e_kind = one_hot_index(enemies[:, 1:7])
 
   worker = alive & (kind == R.WORKER)
   army = alive & (kind >= R.MELEE)
@@ -175,8 +178,15 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
   bx, by = ux[0], uy[0]
   # Where the own base stood at the start is mirrored for the enemy base.
   planes = obs['planes']
-  own_buildings = planes[..., 3].reshape(-1) > 0
-  bcell = jnp.where(has_base, by * size + bx, _first(own_buildings))
+  # Cells of buildings come from the unit lists (the 'own_buildings' and
+  # 'enemy_buildings' planes mark exactly the cells of the own and of the visible
+  # enemy buildings): [U] work instead of a pass over the [H, W, K] planes. The first
+  # own building cell, 0 when there is none (as the first True cell of the plane).
+  num_cells = size * size
+  first_own_building = jnp.min(jnp.where(alive & (kind <= R.BARRACKS), uy * size + ux,
+                                         num_cells))
+  first_own_building = jnp.where(first_own_building < num_cells, first_own_building, 0)
+  bcell = jnp.where(has_base, by * size + bx, first_own_building)
   bx, by = bcell % size, bcell // size
   ebx, eby = size - 1 - bx, size - 1 - by
   cheb = lambda ax, ay, bx_, by_: jnp.maximum(jnp.abs(ax - bx_), jnp.abs(ay - by_))
@@ -188,12 +198,14 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
   n_army = army.sum()
   n_barracks = (alive & (kind == R.BARRACKS)).sum() + (worker & (order == R.BUILD)).sum()
   legal_f = mask['function']
-  resources_left = planes[..., 1].reshape(-1) > 0
+  # The harvest target row of the mask is exactly 'resources > 0' (the 'resources'
+  # plane is positive there): a contiguous bool row instead of a strided plane.
+  resources_left = mask['target'][R.F_HARVEST]
 
   # 1. An idle worker goes harvesting the field nearest to it (or the base).
   idle_worker = worker & (order == R.IDLE)
   w = _first(idle_worker)
-  harvest_ok = mask['target'][R.F_HARVEST] & resources_left
+  harvest_ok = resources_left  # the harvest target row
   h_target = _first(harvest_ok, cheb(cx, cy, bx, by) * 2 + cheb(cx, cy, ux[w], uy[w]))
   harvest = (idle_worker.any() & legal_f[R.F_HARVEST] & harvest_ok.any()
              & mask['unit'][R.F_HARVEST, w])
@@ -226,14 +238,20 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
   # When the strike point is in sight and holds no enemy building, search: a random
   # walkable cell out of sight.
   visible = planes[..., 6].reshape(-1) > 0
-  enemy_buildings = planes[..., 5].reshape(-1) > 0
+  e_building = e_alive & (e_kind <= R.BARRACKS)  # visible enemy buildings
+  any_enemy_building = e_building.any()
   strike = strike_y * size + strike_x
-  cleared = visible[strike] & ~enemy_buildings.any()
+  cleared = visible[strike] & ~any_enemy_building
   hidden = mask['target'][R.F_ATTACK] & ~visible
-  search = _sample(keys[7], hidden)
-  strike = jnp.where(cleared & hidden.any(), search, strike)
-  known_building = _first(enemy_buildings, cheb(cx, cy, ux[chosen], uy[chosen]))
-  strike = jnp.where(enemy_buildings.any(), known_building, strike)
+  search, any_hidden = _sample(keys[7], hidden, with_any=True)
+  strike = jnp.where(cleared & any_hidden, search, strike)
+  # The visible enemy building cell nearest to the chosen unit, lowest cell on ties
+  # (as the first such cell of the plane by that score).
+  e_cell = ey * size + ex
+  known_building = jnp.remainder(jnp.min(jnp.where(
+      e_building, cheb(ex, ey, ux[chosen], uy[chosen]) * num_cells + e_cell,
+      (1 << 20) * num_cells)), num_cells)
+  strike = jnp.where(any_enemy_building, known_building, strike)
   strike_cell = jnp.where(seen & (good | cleared), focus_cell, strike)
   army_target = jnp.where(under_attack, threat_cell,
                           jnp.where(attacking, strike_cell, rally_y * size + rally_x))

@@ -118,6 +118,40 @@ def argmin_first(x, axis: int = -1):
   return jnp.remainder(packed, n)
 
 
+def _bits(mask) -> jax.Array:
+  """uint32 [P]: bit j set where mask[p, j] (bool [P, U], U <= 32)."""
+  bit = jnp.asarray(np.uint32(1) << np.arange(mask.shape[-1], dtype=np.uint32))
+  return jnp.sum(jnp.where(mask, bit, jnp.uint32(0)), -1, dtype=jnp.uint32)
+
+
+def _same_bits(a, b) -> jax.Array:
+  """uint32 [P, U, P]: bit j of [p, i, q] set where a[p, i] == b[q, j] (int [P, U]).
+
+  Pairwise tests over both seats' slots reduce to bit sets of cheap inputs (order
+  targets, positions), so that the expensive per-unit flags they are combined with
+  are computed once per unit rather than once per pair."""
+  return _bits(a[:, :, None, None] == b[None, None, :, :])
+
+
+def _earlier_bits(num_units: int) -> np.ndarray:
+  """uint32 [P, U, P]: the slots (q, j) that come before slot (p, i) in the flat
+  seat-major order p * U + i."""
+  out = np.zeros((2, num_units, 2), np.uint32)
+  for p in range(2):
+    for i in range(num_units):
+      for q in range(2):
+        n = num_units if q < p else (i if q == p else 0)
+        out[p, i, q] = (1 << n) - 1
+  return out
+
+
+def _earlier_count(same, mask, num_units: int) -> jax.Array:
+  """int32 [P, U]: how many slots before (p, i) in seat-major order have their bit
+  set in both `same` [P, U, P] (from `_same_bits`) and `mask` bool [P, U]."""
+  hits = same & _bits(mask)[None, None, :] & jnp.asarray(_earlier_bits(num_units))
+  return jax.lax.population_count(hits).astype(jnp.int32).sum(-1)
+
+
 class Skirmish:
   """The Skirmish environment for one map size (see the module docstring).
 
@@ -554,18 +588,23 @@ class Skirmish:
     free = ~u.alive
     rank_req = jnp.cumsum(request, 1) - 1
     rank_free = jnp.cumsum(free, 1) - 1
-    granted = request & (rank_req < free.sum(1, keepdims=True))
-    # match[p, i, j]: request i goes to free slot j.
-    match = (granted[:, :, None] & free[:, None, :] &
-             (rank_req[:, :, None] == rank_free[:, None, :]))
-    filled = match.any(1)  # [P, U] slots receiving a unit
+    num_free = free.sum(1, keepdims=True)
+    granted = request & (rank_req < num_free)
+    # The request of rank r goes to the free slot of rank r (when both exist). The
+    # pairing reads only the ranks (cumulative sums): request i is where rank_req
+    # steps up. src[p, j]: the request that free slot j receives.
+    before = jnp.concatenate([jnp.full((2, 1), -1, rank_req.dtype), rank_req[:, :-1]], 1)
+    is_request = rank_req > before
+    pair = is_request[:, :, None] & (rank_req[:, :, None] == rank_free[:, None, :])
+    src = jnp.sum(jnp.where(pair, jnp.arange(self.num_units)[None, :, None], 0), 1)
+    filled = free & (rank_free < rank_req[:, -1:] + 1)  # [P, U] slots receiving a unit
 
-    # Each free slot receives at most one request, so one masked sum moves all the
-    # fields at once, packed into one int32: kind (3 bits), cell (10), order (3) and
-    # work (the rest; small timers). Exact integer packing, unpacked below.
+    # All the fields move at once, packed into one int32: kind (3 bits), cell (10),
+    # order (3) and work (the rest; small timers). Exact integer packing, unpacked
+    # below.
     assert self.num_cells <= 1024, 'cell packing needs C <= 1024 (maps up to 32x32)'
     packed = kind + 8 * (cell + 1024 * (order + 8 * work))
-    new = (match * packed[:, :, None]).sum(1)
+    new = jnp.take_along_axis(packed, src, 1)
     kind_new = jnp.where(filled, new % 8, u.kind)
     cell_new = (new // 8) % 1024
     u = Units(alive=u.alive | filled, kind=kind_new,
@@ -647,14 +686,12 @@ class Skirmish:
     left = resources[res_cell]  # [P, U]
     work = jnp.where(at_field & (left > 0), u.work + 1, u.work)
     ready = at_field & (work >= R.HARVEST_TICKS) & (left > 0)
-    # Split a cell's remaining resources between workers finishing on the same tick.
-    r_flat, c_flat = flat(ready), flat(res_cell)
-    same = (c_flat[:, None] == c_flat[None, :]) & r_flat[None, :]
-    earlier = jnp.tril(jnp.ones((2 * U, 2 * U), bool), -1)
-    prior = (same & earlier).sum(1) * R.HARVEST_AMOUNT
-    amount = jnp.clip(flat(left) - prior, 0, R.HARVEST_AMOUNT) * r_flat
-    resources = resources.at[c_flat].add(-amount)
-    amount = amount.reshape(2, U)
+    # Split a cell's remaining resources between workers finishing on the same tick:
+    # each takes what the ready workers before it (seat-major slot order) left.
+    same_target = _same_bits(u.target, u.target)  # [P, U, P]; also the build sites
+    prior = _earlier_count(same_target, ready, U) * R.HARVEST_AMOUNT
+    amount = jnp.clip(left - prior, 0, R.HARVEST_AMOUNT) * ready
+    resources = resources.at[flat(res_cell)].add(-flat(amount))
     carry = u.carry + amount
     work = jnp.where(ready, 0, work)
     depleted = at_field & (left == 0)
@@ -667,11 +704,11 @@ class Skirmish:
     building_cells = (alive & (u.kind <= R.BARRACKS))
     site = u.target
     arrive = alive & (order == R.BUILD) & (now <= 1)
-    occupied = ((site[..., None, None] == u.pos[None, None]) &
-                building_cells[None, None]).any((-1, -2))  # [P, U]
-    s_flat, a_flat = flat(site), flat(arrive & ~occupied)
-    dup = ((s_flat[:, None] == s_flat[None, :]) & a_flat[None, :] & earlier).any(1)
-    found = (arrive & ~occupied & ~dup.reshape(2, U))
+    occupied = ((_same_bits(site, u.pos) & _bits(building_cells)[None, None, :])
+                != 0).any(-1)  # [P, U]
+    # The first arriving builder (seat-major slot order) takes a contested site.
+    dup = _earlier_count(same_target, arrive & ~occupied, U) > 0
+    found = arrive & ~occupied & ~dup
     # ---- training and construction timers.
     training = alive & (order == R.TRAIN)
     constructing = alive & (order == R.CONSTRUCT)
