@@ -15,7 +15,8 @@ so a change in the machine's load hits both sides of a ratio; medians are report
    100): ours is `offline_rl.learner.Learner` on `offline_rl.data.make_iterator` over a
    recorded Corridor dataset (sampling, transfer, logging included; checkpoints off;
    K=100 batches a call drawn by `next_many`), plus the same compiled K-update call
-   alone on batches already on the device;
+   alone on batches already on the device; each in a fresh process on one core and on
+   all cores (`offline_rl.cores`), the better kept;
    d3rlpy's is `fit()` on the same transitions, batch sampling included, run in its own
    venv (/tmp/d3rlpy-venv: d3rlpy pins gymnasium 1.0), the better of 1 and 2 torch
    threads. Without that venv the
@@ -46,6 +47,7 @@ import numpy as np
 
 from offline_rl import agents
 from offline_rl import batch as batch_lib
+from offline_rl import cores
 from offline_rl import learner
 from offline_rl import specs
 
@@ -175,6 +177,24 @@ def ours_end_to_end(dataset: str, workdir: str, num_steps: int, batch_size: int 
           'batch_size': batch_size}
 
 
+def ours_best_cores(dataset: str, workdir: str, num_steps: int) -> dict:
+  """`ours_end_to_end` in a fresh process per core count (XLA sizes its thread pools
+  once per process: `offline_rl.cores`), on one core and on all; the best is kept,
+  as d3rlpy's best torch thread count is."""
+  runs = {}
+  for count in sorted({1, len(os.sched_getaffinity(0))}):
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), '--worker_dataset', dataset,
+         '--worker_workdir', f'{workdir}-{count}', '--worker_steps', str(num_steps),
+         '--worker_cores', str(count)], capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+      raise RuntimeError(f'offline_rl run failed:\n{result.stderr[-3000:]}')
+    runs[count] = json.loads(result.stdout.strip().splitlines()[-1])
+  best = max(runs, key=lambda c: runs[c]['updates_per_second'])
+  return dict(runs[best], cpu_cores=best,
+              by_cpu_cores={str(c): r for c, r in runs.items()})
+
+
 _D3RLPY_SCRIPT = textwrap.dedent('''
     import json, sys, time
     import numpy as np
@@ -260,7 +280,14 @@ def main():
   parser.add_argument('--quick', action='store_true', help='fewer steps, one round')
   parser.add_argument('--rounds', type=int, default=3,
                       help='interleaved rounds of every measurement')
+  for name in ('dataset', 'workdir', 'steps', 'cores'):  # One run of ours, internal.
+    parser.add_argument(f'--worker_{name}', help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.worker_dataset:
+    cores.limit_cores(int(args.worker_cores))
+    print(json.dumps(ours_end_to_end(args.worker_dataset, args.worker_workdir,
+                                     int(args.worker_steps))))
+    return
   rounds = 1 if args.quick else args.rounds
   ours_steps = 2_000 if args.quick else 10_000
   d3_steps = 300 if args.quick else 1_000
@@ -282,7 +309,7 @@ def main():
             f"{mfu['achieved_gflops_median']:.1f} GFLOP/s of a "
             f"{mfu['peak_matmul_gflops']:.1f} GFLOP/s matmul peak: "
             f"{100 * mfu['mfu_median']:.0f}%")
-      ours = ours_end_to_end(dataset, os.path.join(tmp, f'run{r}'), ours_steps)
+      ours = ours_best_cores(dataset, os.path.join(tmp, f'run{r}'), ours_steps)
       theirs = d3rlpy_end_to_end(npz, d3_steps)
       end = {'offline_rl': ours, 'd3rlpy': theirs,
              'ratio': ours['updates_per_second'] / theirs['fit_updates_per_second']}
@@ -291,7 +318,8 @@ def main():
                                     theirs['update_only_per_second'])
       ends.append(end)
       print(f"  end to end, batch 100: offline_rl Learner "
-            f"{ours['updates_per_second']:.0f} updates/s (update only "
+            f"{ours['updates_per_second']:.0f} updates/s on {ours['cpu_cores']} "
+            f"core(s) (update only "
             f"{ours['update_only_per_second']:.0f}/s, sampling "
             f"{ours['updates_per_call']} batches "
             f"{1e3 * ours['sample_k_batches_seconds']:.1f} ms); d3rlpy fit() "

@@ -166,7 +166,7 @@ def test_the_train_command_line(corridor_dataset, tmp_path):
              '--config', f'{EXPERIMENT}:bc', f'--config.dataset={corridor_dataset}',
              '--config.num_steps=20', '--config.updates_per_call=10',
              '--config.batch_size=16', '--config.network.mlp_sizes=(8,)',
-             f'--workdir={tmp_path}/run']
+             '--cpu_cores=1', f'--workdir={tmp_path}/run']
   result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, JAX_PLATFORMS='cpu'))
   assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,40 @@
+"""offline_rl.cores: limiting the cores XLA:CPU computes on."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from offline_rl import cores
+
+
+def test_limits_the_process_before_jax_computes_and_refuses_after():
+  script = textwrap.dedent('''
+      import os
+      import jax
+      from offline_rl import cores
+      first = sorted(os.sched_getaffinity(0))[0]
+      assert cores.limit_cores(1) == [first]
+      assert os.sched_getaffinity(0) == {first}
+      assert float(jax.numpy.ones(3).sum()) == 3.0
+      try:
+        cores.limit_cores(1)
+      except RuntimeError as error:
+        assert 'before JAX first computes' in str(error)
+      else:
+        raise AssertionError('no error after JAX computed')
+      print('ok')
+  ''')
+  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert result.returncode == 0 and 'ok' in result.stdout, result.stderr[-2000:]
+
+
+def test_bad_counts_name_the_cores_available():
+  allowed = sorted(os.sched_getaffinity(0))
+  assert cores.limit_cores(0) == allowed
+  with pytest.raises(ValueError, match=f'may use {len(allowed)} cores'):
+    cores.limit_cores(len(allowed) + 1)
+  with pytest.raises(ValueError, match='or 0 for all'):
+    cores.limit_cores(-1)
