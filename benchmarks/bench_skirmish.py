@@ -10,9 +10,15 @@ compiles):
     --num_envs games; every step computes both seats' fogged observations and masks.
     Target: >= 100k env-steps/s on 2 CPU cores.
   * skirmish/16x16 single: the same loop without vmap, one game under scan.
-    Target: >= 25k env-steps/s.
+    Target: >= 25k env-steps/s. One game is a chain of a few hundred tiny kernels per
+    tick; XLA's CPU runtime hands independent kernels to other threads, and on two
+    cores that costs more than it saves (about 2x slower here, more when another
+    process holds the second core). So the single-game runs go to a child process
+    restricted to --single_cores cores (default 1) before JAX starts; the same game
+    stepped in this process on every core is reported beside it
+    (skirmish_single_all_cores).
   * pgx connect_four batched and single: uniformly random legal moves, the same
-    jit(scan(vmap)) structure with autoreset.
+    jit(scan(vmap)) structure with autoreset (single also on one core).
 
 One env-step is one game tick of one game (both seats acting). Besides wall-clock
 rates it prints rates per CPU-second of this process, which stay meaningful when the
@@ -24,6 +30,9 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
@@ -47,6 +56,12 @@ flags.DEFINE_string('bot0', 'rush-6', 'Seat 0 bot.')
 flags.DEFINE_string('bot1', 'harass-4', 'Seat 1 bot.')
 flags.DEFINE_string('output', str(pathlib.Path(__file__).parent / 'results' /
                                   'skirmish.json'), 'Where to write the JSON.')
+flags.DEFINE_integer('single_cores', 1, 'Cores the single-game runs may use: they run '
+                     'in a child process restricted to that many cores (0: in this '
+                     'process, on every core).')
+flags.DEFINE_integer('pin_cores', 0, 'Internal (the single-game child): restrict this '
+                     'process to its first N cores before JAX starts.')
+flags.DEFINE_string('child_output', '', 'Internal: where the child writes its JSON.')
 
 
 def skirmish_step_fn(env, policies):
@@ -120,23 +135,54 @@ def timed(init, step, num_envs, steps, repeats):
           'num_envs': num_envs, 'scan_steps': steps, 'first_call_s': compile_s}
 
 
+def _single_in_child() -> dict:
+  """Runs the single-game measurements in a child process on --single_cores cores."""
+  with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, 'single.json')
+    passed = [f'--{name}={getattr(FLAGS, name)}' for name in
+              ('single_steps', 'repeats', 'size', 'bot0', 'bot1')]
+    subprocess.run([sys.executable, __file__, *passed, f'--pin_cores={FLAGS.single_cores}',
+                    f'--child_output={out}'], check=True)
+    with open(out) as f:
+      return json.load(f)
+
+
 def main(argv):
   del argv
+  if FLAGS.pin_cores:
+    # Before the first JAX computation: XLA sizes its CPU thread pool from this.
+    cores = sorted(os.sched_getaffinity(0))[:FLAGS.pin_cores]
+    os.sched_setaffinity(0, cores)
   env = make(f'skirmish/{FLAGS.size}')
   policies = [bots.bot(FLAGS.bot0, env), bots.bot(FLAGS.bot1, env)]
   s_init, s_step = skirmish_step_fn(env, policies)
   p_init, p_step = pgx_step_fn()
+  single = [('skirmish_single', s_init, s_step, 1, FLAGS.single_steps),
+            ('pgx_connect_four_single', p_init, p_step, 1, FLAGS.single_steps)]
+  if FLAGS.child_output:
+    runs = single
+  else:
+    runs = [('skirmish_batched', s_init, s_step, FLAGS.num_envs, FLAGS.steps),
+            ('pgx_connect_four_batched', p_init, p_step, FLAGS.num_envs, FLAGS.steps)]
+    if FLAGS.single_cores:
+      runs.append(('skirmish_single_all_cores', s_init, s_step, 1, FLAGS.single_steps))
+    else:
+      runs += single
+  load_start = os.getloadavg()
   results = {}
-  runs = [('skirmish_batched', s_init, s_step, FLAGS.num_envs, FLAGS.steps),
-          ('pgx_connect_four_batched', p_init, p_step, FLAGS.num_envs, FLAGS.steps),
-          ('skirmish_single', s_init, s_step, 1, FLAGS.single_steps),
-          ('pgx_connect_four_single', p_init, p_step, 1, FLAGS.single_steps)]
   for name, init, step, n, steps in runs:
     results[name] = timed(init, step, n, steps, FLAGS.repeats)
     r = results[name]
+    r['cores'] = len(os.sched_getaffinity(0))
     print(f"{name:26s} {r['steps_per_s']:>12,.0f} env-steps/s wall  "
           f"{r['steps_per_cpu_s']:>12,.0f} per CPU-second  (N={n}, T={steps}, "
-          f"first call {r['first_call_s']:.1f} s)", flush=True)
+          f"{r['cores']} core(s), first call {r['first_call_s']:.1f} s)", flush=True)
+  if FLAGS.child_output:
+    with open(FLAGS.child_output, 'w') as f:
+      json.dump(results, f)
+    return
+  if FLAGS.single_cores:
+    results.update(_single_in_child())
   ratios = {
       'skirmish_over_pgx_batched': results['skirmish_batched']['steps_per_s'] /
                                    results['pgx_connect_four_batched']['steps_per_s'],
@@ -147,7 +193,12 @@ def main(argv):
   for name, target in targets.items():
     r = results[name]['steps_per_s']
     print(f"{name}: {r:,.0f} env-steps/s vs target {target:,} "
-          f"({'met' if r >= target else 'NOT met'} on this run)")
+          f"({'met' if r >= target else 'NOT met'} on this run; "
+          f"{results[name]['cores']} core(s))")
+  if 'skirmish_single_all_cores' in results:
+    r = results['skirmish_single_all_cores']['steps_per_s']
+    print(f'skirmish_single_all_cores: {r:,.0f} env-steps/s (the same game in this '
+          'process, on every core)')
   for name, value in ratios.items():
     print(f'{name}: {value:.3f}')
   try:
@@ -157,7 +208,8 @@ def main(argv):
   record = {'env': env.spec.env_id, 'bots': [FLAGS.bot0, FLAGS.bot1],
             'results': results, 'ratios': ratios, 'targets': targets,
             'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
-                        'jax': jax.__version__, 'load_average_at_end': load},
+                        'jax': jax.__version__, 'load_average_at_start': load_start,
+                        'load_average_at_end': load},
             'command': 'python benchmarks/bench_skirmish.py'}
   pathlib.Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
   with open(FLAGS.output, 'w') as f:
