@@ -360,7 +360,11 @@ class Skirmish:
 
     `code` is `_cell_code(state)` when the caller already has it."""
     unit, targets, due = self._mask_parts(state, code=code)
-    target = jnp.stack([targets[r] for r in _TARGET_ROW], 1)  # [P, F, C]
+    # The four distinct rows as bits of one int per cell, expanded per function by a
+    # shift (a uniform element-wise op instead of a ten-way concatenate).
+    row_bits = sum(t.astype(jnp.int32) << r for r, t in enumerate(targets))  # [P, C]
+    target = ((row_bits[:, None, :] >> np.asarray(_TARGET_ROW, np.int32)[:, None]) & 1
+              ).astype(bool)  # [P, F, C]
     return {'function': self._function_mask(unit, targets, due), 'unit': unit,
             'target': target, 'delay': jnp.ones((2, R.NUM_DELAYS), bool)}
 
