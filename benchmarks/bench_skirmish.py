@@ -66,7 +66,7 @@ flags.DEFINE_string('child_output', '', 'Internal: where the child writes its JS
 
 def skirmish_step_fn(env, policies):
   """(state, timestep, key) -> same: both bots act on their fogged views, env steps,
-  finished games reset."""
+  finished games reset (as offline_rl.rollout steps them)."""
   params = tuple(p.params for p in policies)
 
   def step(carry):
@@ -75,6 +75,11 @@ def skirmish_step_fn(env, policies):
     a0, _ = policies[0].apply(params[0], types.seat(timestep, 0), (), k0)
     a1, _ = policies[1].apply(params[1], types.seat(timestep, 1), (), k1)
     action = jax.tree.map(lambda x, y: jnp.stack([x, y]), a0, a1)
+    # The autoreset of offline_rl.rollout: reset where the last time step ended the
+    # game, else step (Skirmish.step_or_reset computes the time step once).
+    if hasattr(env, 'step_or_reset'):
+      state, timestep = env.step_or_reset(state, action, kr, timestep.is_last)
+      return state, timestep, key
     new_state, new_ts = env.step(state, action)
     fresh_state, fresh_ts = env.reset(kr)
     pick = lambda f, n: jnp.where(timestep.is_last, f, n)

@@ -133,13 +133,24 @@ def make_run(env, policies: Sequence[types.Policy], num_steps: int, *,
     return key, action, policy_state
 
   if env.jittable:
+    # Optional: `step_or_reset(state, action, key, reset)` returns what
+    # `reset(key)` would where `reset` (bool []) else `step(state, action)`, bit for
+    # bit (Skirmish has it: one time step computation instead of two and a select).
+    step_or_reset = getattr(env, 'step_or_reset', None)
+
     def scan_step(params, state: RolloutState):
       key, action, policy_state = policy_step(params, state)
       key, reset_key = jax.random.split(key)
       num_envs = state.timestep.is_first.shape[0]
-      stepped = jax.vmap(env.step)(state.env_state, action)
-      fresh = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
-      env_state, timestep = _reset_where(state.timestep.is_last, fresh, stepped)
+      reset_keys = jax.random.split(reset_key, num_envs)
+      if step_or_reset is not None:
+        # The environment's own equivalent of the three lines below, cheaper.
+        env_state, timestep = jax.vmap(step_or_reset)(
+            state.env_state, action, reset_keys, state.timestep.is_last)
+      else:
+        stepped = jax.vmap(env.step)(state.env_state, action)
+        fresh = jax.vmap(env.reset)(reset_keys)
+        env_state, timestep = _reset_where(state.timestep.is_last, fresh, stepped)
       record = Steps(state.timestep, action)
       return RolloutState(env_state, timestep, policy_state, key), record
 

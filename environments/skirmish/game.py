@@ -268,8 +268,11 @@ class Skirmish:
     The starting position of every map is computed once (host side) and looked up
     here, so `reset` costs a gather: rollouts reset inside every scan step.
     """
-    map_id = jax.random.randint(key, (), 0, self.num_maps, dtype=jnp.int32)
-    return jax.tree.map(lambda x: jnp.asarray(x)[map_id], self._initial)
+    return jax.tree.map(lambda x: jnp.asarray(x)[self._map_of(key)], self._initial)
+
+  def _map_of(self, key) -> jax.Array:
+    """The pool map a reset with `key` starts on (int32 [])."""
+    return jax.random.randint(key, (), 0, self.num_maps, dtype=jnp.int32)
 
   def _reset_map(self, map_id) -> tuple[State, types.TimeStep]:
     """The starting position on map `map_id` of the pool."""
@@ -745,6 +748,36 @@ class Skirmish:
   # ----------------------------------------------------------------------- step
   def step(self, state: State, action) -> tuple[State, types.TimeStep]:
     """Applies both seats' actions (dict of int [P]) and advances one tick."""
+    new, reward = self._advance(state, action)
+    return new, self._timestep(new, reward, first=False, terminal=new.terminated)
+
+  def step_or_reset(self, state: State, action, key, reset) -> tuple[State, types.TimeStep]:
+    """`reset(key)` where `reset` (bool []) else `step(state, action)`, bit for bit.
+
+    The autoreset step of a rollout (`offline_rl.rollout` uses it when an environment
+    has it): the choice is made on the small game state, and the observation and
+    masks are computed once, for the chosen state, instead of computing the stepped
+    time step, looking up the fresh one and selecting between the two.
+    """
+    new, reward = self._advance(state, action)
+    map_id = self._map_of(key)
+    fresh_state, fresh_timestep = self._initial
+    fresh = jax.tree.map(lambda x: jnp.asarray(x)[map_id], fresh_state)
+    new = jax.tree.map(lambda f, n: jnp.where(reset, f, n), fresh, new)
+    reward = jnp.where(reset, jnp.zeros_like(reward), reward)
+    # A fresh state has terminated False, as reset's time step.
+    timestep = self._timestep(new, reward, first=reset, terminal=new.terminated)
+    # The stored starting scalars were computed with exact divisions (XLA folded them
+    # as constants); a compiled step multiplies by reciprocals, which can differ in
+    # the last bit (resources 10 / 50). Take the stored ones: [P, S], cheap.
+    observation = dict(timestep.observation)
+    observation['scalars'] = jnp.where(
+        reset, jnp.asarray(fresh_timestep.observation['scalars'])[map_id],
+        observation['scalars'])
+    return new, timestep._replace(observation=observation)
+
+  def _advance(self, state: State, action) -> tuple[State, jax.Array]:
+    """The state after one tick and the reward [P] (see `step`)."""
     self.check_action(action)
     action = {k: jnp.asarray(v, jnp.int32) for k, v in action.items()}
     legal, flags = self._legal_chosen(state, action['function'], action['unit'],
@@ -769,7 +802,7 @@ class Skirmish:
     # A finished game does not move.
     new = jax.tree.map(lambda n, o: jnp.where(state.done, o, n), new, state)
     reward = jnp.where(state.done, 0.0, reward)
-    return new, self._timestep(new, reward, first=False, terminal=new.terminated)
+    return new, reward
 
 
 def make_8x8(**kwargs) -> Skirmish:
