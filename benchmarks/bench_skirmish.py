@@ -59,6 +59,9 @@ flags.DEFINE_string('output', str(pathlib.Path(__file__).parent / 'results' /
 flags.DEFINE_integer('single_cores', 1, 'Cores the single-game runs may use: they run '
                      'in a child process restricted to that many cores (0: in this '
                      'process, on every core).')
+flags.DEFINE_integer('devices', 0, 'CPU devices (jax_num_cpu_devices) the batched runs '
+                     'shard their games over, one per core; 0: one per core this process '
+                     'may use. XLA runs each device\'s part on its own thread.')
 flags.DEFINE_integer('pin_cores', 0, 'Internal (the single-game child): restrict this '
                      'process to its first N cores before JAX starts.')
 flags.DEFINE_string('child_output', '', 'Internal: where the child writes its JSON.')
@@ -116,7 +119,11 @@ def pgx_step_fn():
 
 
 def timed(init, step, num_envs, steps, repeats):
-  """Best env-steps/s (wall and per CPU-second) of jit(scan(vmap(step)))."""
+  """Best env-steps/s (wall and per CPU-second) of jit(scan(vmap(step))).
+
+  Batched runs shard the games over every CPU device (see --devices); the jitted
+  loop is partitioned along the games axis, one part per device, no communication.
+  """
   batched = num_envs > 1
   one = jax.vmap(step) if batched else step
 
@@ -126,6 +133,11 @@ def timed(init, step, num_envs, steps, repeats):
 
   keys = jax.random.split(jax.random.key(0), num_envs)
   carry = jax.jit(jax.vmap(init))(keys) if batched else jax.jit(init)(keys[0])
+  if batched and jax.device_count() > 1:
+    mesh = jax.make_mesh((jax.device_count(),), ('games',),
+                         axis_types=(jax.sharding.AxisType.Auto,))
+    carry = jax.device_put(carry, jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec('games')))
   start = time.time()
   carry = jax.block_until_ready(run(carry))
   compile_s = time.time() - start
@@ -154,10 +166,14 @@ def _single_in_child() -> dict:
 
 def main(argv):
   del argv
+  # Both before the first JAX computation.
   if FLAGS.pin_cores:
-    # Before the first JAX computation: XLA sizes its CPU thread pool from this.
+    # XLA sizes its CPU thread pool from the cores this process may use.
     cores = sorted(os.sched_getaffinity(0))[:FLAGS.pin_cores]
     os.sched_setaffinity(0, cores)
+  else:
+    jax.config.update('jax_num_cpu_devices',
+                      FLAGS.devices or len(os.sched_getaffinity(0)))
   env = make(f'skirmish/{FLAGS.size}')
   policies = [bots.bot(FLAGS.bot0, env), bots.bot(FLAGS.bot1, env)]
   s_init, s_step = skirmish_step_fn(env, policies)
@@ -179,9 +195,11 @@ def main(argv):
     results[name] = timed(init, step, n, steps, FLAGS.repeats)
     r = results[name]
     r['cores'] = len(os.sched_getaffinity(0))
+    r['devices'] = jax.device_count() if n > 1 else 1
     print(f"{name:26s} {r['steps_per_s']:>12,.0f} env-steps/s wall  "
           f"{r['steps_per_cpu_s']:>12,.0f} per CPU-second  (N={n}, T={steps}, "
-          f"{r['cores']} core(s), first call {r['first_call_s']:.1f} s)", flush=True)
+          f"{r['cores']} core(s), {r['devices']} device(s), first call "
+          f"{r['first_call_s']:.1f} s)", flush=True)
   if FLAGS.child_output:
     with open(FLAGS.child_output, 'w') as f:
       json.dump(results, f)
