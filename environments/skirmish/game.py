@@ -181,6 +181,9 @@ class Skirmish:
     self.map_seed, self.num_maps = map_seed, num_maps
     self.tables = maps.build_tables(size, map_seed, num_maps)
     self.max_resource = int(self.tables.resources.max())
+    # The packed cell code gives resources 6 bits and unit counts 5 (`_PLANE_SHIFT`),
+    # and the slot bit sets are uint32 (`_bits`).
+    assert self.max_resource < 64 and self.num_units <= 32, (self.max_resource, self.num_units)
     # distance_to[m, b, a] = distance[m, a, b] (see `_dist`).
     self._distance_to = np.ascontiguousarray(self.tables.distance.transpose(0, 2, 1))
     # Buildings stand on at most 2 U cells, so on maps with more walkable cells than
