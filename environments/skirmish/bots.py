@@ -34,7 +34,6 @@ import numpy as np
 from offline_rl import types
 from offline_rl.environments.skirmish import rules as R
 from offline_rl.environments.skirmish.game import argmin_first
-from offline_rl.environments.skirmish.game import min_last
 
 LADDER_FILE = os.path.join(os.path.dirname(__file__), 'ladder.json')
 
@@ -119,7 +118,7 @@ def _sample(u, mask, with_any=False):
   offset = (jnp.arange(n, dtype=jnp.int32) - start) % n
   # The smallest offset of a True entry identifies it (offsets are distinct): one
   # plain min instead of an argmin; index 0 when none is True (as argmin would give).
-  least = min_last(jnp.where(mask, offset, n))
+  least = jnp.min(jnp.where(mask, offset, n))
   index = jnp.where(least < n, (least + start) % n, 0).astype(jnp.int32)
   # `mask.any()` from the same reduction when asked (with_any=True).
   return (index, least < n) if with_any else index

@@ -114,20 +114,8 @@ def argmin_first(x, axis: int = -1):
   """
   x = jnp.moveaxis(jnp.asarray(x, jnp.int32), axis, -1)
   n = x.shape[-1]
-  packed = min_last(x * n + jnp.arange(n, dtype=jnp.int32))
+  packed = jnp.min(x * n + jnp.arange(n, dtype=jnp.int32), -1)
   return jnp.remainder(packed, n)
-
-
-def min_last(x) -> jax.Array:
-  """`jnp.min(x, -1)` of integers; over a long axis (the map's cells) in two stages.
-
-  XLA on CPU rewrites a long minimum into a reduce-window, which cannot fuse with
-  the element-wise computation that produces its input, so that input is written to
-  memory first; two short minima (rows of 16, then over the rows) each fuse."""
-  n = x.shape[-1]
-  if n > 32 and n % 16 == 0:
-    return jnp.min(jnp.min(x.reshape(x.shape[:-1] + (n // 16, 16)), -1), -1)
-  return jnp.min(x, -1)
 
 
 def _bits(mask) -> jax.Array:
