@@ -42,6 +42,8 @@ from absl import flags
 import jax
 import jax.numpy as jnp
 
+from offline_rl import cores
+from offline_rl import rollout
 from offline_rl import types
 from offline_rl.environments import make
 from offline_rl.environments.skirmish import bots
@@ -132,12 +134,8 @@ def timed(init, step, num_envs, steps, repeats):
     return jax.lax.scan(lambda c, _: (one(c), None), carry, None, length=steps)[0]
 
   keys = jax.random.split(jax.random.key(0), num_envs)
-  carry = jax.jit(jax.vmap(init))(keys) if batched else jax.jit(init)(keys[0])
-  if batched and jax.device_count() > 1:
-    mesh = jax.make_mesh((jax.device_count(),), ('games',),
-                         axis_types=(jax.sharding.AxisType.Auto,))
-    carry = jax.device_put(carry, jax.sharding.NamedSharding(
-        mesh, jax.sharding.PartitionSpec('games')))
+  carry = (rollout.shard_envs(jax.jit(jax.vmap(init))(keys)) if batched else
+           jax.jit(init)(keys[0]))
   start = time.time()
   carry = jax.block_until_ready(run(carry))
   compile_s = time.time() - start
@@ -168,12 +166,11 @@ def main(argv):
   del argv
   # Both before the first JAX computation.
   if FLAGS.pin_cores:
-    # XLA sizes its CPU thread pool from the cores this process may use.
-    cores = sorted(os.sched_getaffinity(0))[:FLAGS.pin_cores]
-    os.sched_setaffinity(0, cores)
+    cores.limit_cores(FLAGS.pin_cores)
+  elif FLAGS.devices:
+    jax.config.update('jax_num_cpu_devices', FLAGS.devices)
   else:
-    jax.config.update('jax_num_cpu_devices',
-                      FLAGS.devices or len(os.sched_getaffinity(0)))
+    cores.one_device_per_core()
   env = make(f'skirmish/{FLAGS.size}')
   policies = [bots.bot(FLAGS.bot0, env), bots.bot(FLAGS.bot1, env)]
   s_init, s_step = skirmish_step_fn(env, policies)

@@ -1,15 +1,20 @@
-"""How many CPU cores this process, and so XLA:CPU, computes on.
+"""How this process's CPU cores serve XLA:CPU. Both calls must come before JAX first
+computes: XLA sizes its thread pools and JAX its CPU devices once, then.
 
-XLA:CPU sizes its thread pools once, when JAX first computes, from the cores the
-process may run on. For a small network two threads sharing each small matmul wait on
-each other more than they gain: on the 2-core machine of docs/learner.md, BC's
-256-256 MLP at batch 100 trains 1.3x faster end to end on one core. Larger batches
-and networks gain from every core, so the default is all of them.
+* `limit_cores(n)`: compute on n cores. For a small network two threads sharing each
+  small matmul wait on each other more than they gain: on the 2-core machine of
+  docs/learner.md, BC's 256-256 MLP at batch 100 trains 1.3x faster end to end on
+  one core. Larger batches and networks gain from every core, so the default is all.
+* `one_device_per_core()`: one JAX CPU device per core. XLA:CPU does not split cheap
+  element-wise kernels across threads, so a batch of many small games runs on one
+  core; `offline_rl.rollout.shard` splits the games over the devices, one core each
+  (Skirmish: 1.9x the single-device rate on 2 cores, docs/skirmish.md).
 """
 from __future__ import annotations
 
 import os
 
+import jax
 from jax._src import xla_bridge
 
 
@@ -31,9 +36,28 @@ def limit_cores(count: int) -> list[int]:
   if not 0 < count <= len(allowed):
     raise ValueError(f'cpu_cores={count}: this process may use {len(allowed)} cores '
                      f'({allowed}); give 1..{len(allowed)}, or 0 for all.')
-  if xla_bridge.backends_are_initialized():
-    raise RuntimeError('limit_cores must run before JAX first computes: XLA has '
-                       'already sized its thread pools. Call it at the start of the '
-                       'program (offline-rl train --cpu_cores=N does).')
+  _check_jax_has_not_computed('limit_cores')
   os.sched_setaffinity(0, allowed[:count])
   return allowed[:count]
+
+
+def one_device_per_core() -> int:
+  """Makes JAX expose one CPU device per core this process may use.
+
+  Returns:
+    The number of CPU devices.
+
+  Raises:
+    RuntimeError: JAX has already computed, so its devices are fixed.
+  """
+  _check_jax_has_not_computed('one_device_per_core')
+  count = len(os.sched_getaffinity(0))
+  jax.config.update('jax_num_cpu_devices', count)
+  return count
+
+
+def _check_jax_has_not_computed(name: str) -> None:
+  if xla_bridge.backends_are_initialized():
+    raise RuntimeError(f'{name} must run before JAX first computes: XLA has already '
+                       'sized its thread pools and devices. Call it at the start of '
+                       'the program (offline-rl train --cpu_cores=N does).')

@@ -103,6 +103,42 @@ def init(env, policies: Sequence[types.Policy], key: jax.Array,
   return RolloutState(env_state, timestep, policy_state, key)
 
 
+def _envs_sharding(spec: jax.sharding.PartitionSpec) -> jax.sharding.NamedSharding:
+  mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ('envs',))
+  return jax.sharding.NamedSharding(mesh, spec)
+
+
+def shard_envs(tree: PyTree) -> PyTree:
+  """Places every leaf of `tree` split along its leading [N] axis over the local
+  devices (unchanged on one device).
+
+  `make_run`'s jitted scan then steps each device's environments on that device, with
+  no communication: with one CPU device per core (`offline_rl.cores.
+  one_device_per_core`) each core runs its share of the games. The records are those
+  of the unsplit run (tests/test_rollout.py).
+  """
+  num_devices = len(jax.local_devices())
+  if num_devices == 1:
+    return tree
+  sizes = sorted({x.shape[0] for x in jax.tree.leaves(tree)})
+  if len(sizes) != 1 or sizes[0] % num_devices:
+    raise ValueError(f'Cannot split environments over {num_devices} devices: the '
+                     f'leading axes are {sizes}; use a number of environments '
+                     f'divisible by {num_devices}.')
+  return jax.device_put(tree, _envs_sharding(jax.sharding.PartitionSpec('envs')))
+
+
+def shard(state: RolloutState) -> RolloutState:
+  """`shard_envs` of a rollout state: the environments and policy states split, the
+  rollout's key on every device."""
+  if len(jax.local_devices()) == 1:
+    return state
+  env_state, timestep, policy_state = shard_envs(
+      (state.env_state, state.timestep, state.policy_state))
+  key = jax.device_put(state.key, _envs_sharding(jax.sharding.PartitionSpec()))
+  return RolloutState(env_state, timestep, policy_state, key)
+
+
 def make_run(env, policies: Sequence[types.Policy], num_steps: int, *,
              params_per_env: bool = False):
   """Builds `run(params, state) -> (state, Steps [T=num_steps, N, ...])`.

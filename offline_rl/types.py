@@ -65,7 +65,13 @@ def seat(timestep: TimeStep, player: int) -> TimeStep:
 
 
 class Environment(Protocol):
-  """A JAX-native environment (see the module docstring)."""
+  """A JAX-native environment (see the module docstring).
+
+  It may also have `step_or_reset(state, action, key, reset) -> (state, TimeStep)`,
+  returning bit for bit what `reset(key)` would where `reset` ([] bool) and
+  `step(state, action)` elsewhere; `offline_rl.rollout` autoresets with it when
+  present (Skirmish: one time-step computation instead of two and a select).
+  """
   spec: specs.EnvSpec
   jittable: bool  # True
 

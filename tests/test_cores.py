@@ -38,3 +38,17 @@ def test_bad_counts_name_the_cores_available():
     cores.limit_cores(len(allowed) + 1)
   with pytest.raises(ValueError, match='or 0 for all'):
     cores.limit_cores(-1)
+
+
+def test_one_device_per_core():
+  script = textwrap.dedent('''
+      import os
+      import jax
+      from offline_rl import cores
+      count = cores.one_device_per_core()
+      assert count == len(os.sched_getaffinity(0)) == jax.device_count(), count
+      print('ok')
+  ''')
+  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert result.returncode == 0 and 'ok' in result.stdout, result.stderr[-2000:]

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+import textwrap
+
 import jax
 import numpy as np
 
@@ -38,3 +43,42 @@ def test_spec_json_round_trip_keeps_the_action_heads_order():
   again = specs.EnvSpec.from_json(spec.to_json())
   assert again == spec and list(again.action) == list(heads)
   assert specs.spec_mismatches(spec, again) == []
+
+
+def test_games_split_over_one_cpu_device_per_core_give_the_same_records():
+  """cores.one_device_per_core + rollout.shard: same records as one device (subprocess:
+  JAX fixes its devices at the first computation)."""
+  script = textwrap.dedent('''
+      import jax, numpy as np, os
+      from offline_rl import cores, rollout
+      from offline_rl.environments import make
+      from offline_rl.environments import toy
+      jax.config.update('jax_num_cpu_devices', 2)
+      env = make('toy/corridor-v0', length=4, max_steps=10)
+      policies = [toy.bot(0.7), toy.bot(0.4)]
+      params = tuple(p.params for p in policies)
+      run = rollout.make_run(env, policies, num_steps=12)
+      state = rollout.init(env, policies, jax.random.key(3), num_envs=6)
+      _, whole = run(params, state)
+      sharded = rollout.shard(state)
+      assert len(sharded.timestep.is_first.sharding.device_set) == 2
+      _, split = run(params, sharded)
+      for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(split)):
+        np.testing.assert_array_equal(a, b)
+      try:
+        rollout.shard(rollout.init(env, policies, jax.random.key(3), num_envs=5))
+      except ValueError as error:
+        assert 'divisible by 2' in str(error)
+      else:
+        raise AssertionError('no error for 5 environments on 2 devices')
+      try:
+        cores.one_device_per_core()
+      except RuntimeError as error:
+        assert 'before JAX first computes' in str(error)
+      else:
+        raise AssertionError('no error after JAX computed')
+      print('ok')
+  ''')
+  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert result.returncode == 0 and 'ok' in result.stdout, result.stderr[-3000:]
