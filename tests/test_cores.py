@@ -1,16 +1,13 @@
 """offline_rl.cores: limiting the cores XLA:CPU computes on."""
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from offline_rl import cores
 
 
-def test_limits_the_process_before_jax_computes_and_refuses_after():
-  script = textwrap.dedent('''
+def test_limits_the_process_before_jax_computes_and_refuses_after(run_python):
+  script = '''
       import os
       import jax
       from offline_rl import cores
@@ -25,10 +22,8 @@ def test_limits_the_process_before_jax_computes_and_refuses_after():
       else:
         raise AssertionError('no error after JAX computed')
       print('ok')
-  ''')
-  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS='cpu'))
-  assert result.returncode == 0 and 'ok' in result.stdout, result.stderr[-2000:]
+  '''
+  assert 'ok' in run_python(script)
 
 
 def test_bad_counts_name_the_cores_available():
@@ -40,15 +35,13 @@ def test_bad_counts_name_the_cores_available():
     cores.limit_cores(-1)
 
 
-def test_one_device_per_core():
-  script = textwrap.dedent('''
+def test_one_device_per_core(run_python):
+  script = '''
       import os
       import jax
       from offline_rl import cores
       count = cores.one_device_per_core()
       assert count == len(os.sched_getaffinity(0)) == jax.device_count(), count
       print('ok')
-  ''')
-  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ, JAX_PLATFORMS='cpu'))
-  assert result.returncode == 0 and 'ok' in result.stdout, result.stderr[-2000:]
+  '''
+  assert 'ok' in run_python(script)

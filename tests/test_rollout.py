@@ -1,8 +1,3 @@
-import os
-import subprocess
-import sys
-import textwrap
-
 import jax
 import numpy as np
 
@@ -45,11 +40,11 @@ def test_spec_json_round_trip_keeps_the_action_heads_order():
   assert specs.spec_mismatches(spec, again) == []
 
 
-def test_games_split_over_one_cpu_device_per_core_give_the_same_records():
+def test_games_split_over_one_cpu_device_per_core_give_the_same_records(run_python):
   """cores.one_device_per_core + rollout.shard: same records as one device (subprocess:
   JAX fixes its devices at the first computation)."""
-  script = textwrap.dedent('''
-      import jax, numpy as np, os
+  script = '''
+      import jax, numpy as np
       from offline_rl import cores, rollout
       from offline_rl.environments import make
       from offline_rl.environments import toy
@@ -78,7 +73,5 @@ def test_games_split_over_one_cpu_device_per_core_give_the_same_records():
       else:
         raise AssertionError('no error after JAX computed')
       print('ok')
-  ''')
-  result = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu'))
-  assert result.returncode == 0 and 'ok' in result.stdout, result.stderr[-3000:]
+  '''
+  assert 'ok' in run_python(script)
