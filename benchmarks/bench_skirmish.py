@@ -80,16 +80,9 @@ def skirmish_step_fn(env, policies):
     a0, _ = policies[0].apply(params[0], types.seat(timestep, 0), (), k0)
     a1, _ = policies[1].apply(params[1], types.seat(timestep, 1), (), k1)
     action = jax.tree.map(lambda x, y: jnp.stack([x, y]), a0, a1)
-    # The autoreset of offline_rl.rollout: reset where the last time step ended the
-    # game, else step (Skirmish.step_or_reset computes the time step once).
-    if hasattr(env, 'step_or_reset'):
-      state, timestep = env.step_or_reset(state, action, kr, timestep.is_last)
-      return state, timestep, key
-    new_state, new_ts = env.step(state, action)
-    fresh_state, fresh_ts = env.reset(kr)
-    pick = lambda f, n: jnp.where(timestep.is_last, f, n)
-    return (jax.tree.map(pick, fresh_state, new_state),
-            jax.tree.map(pick, fresh_ts, new_ts), key)
+    # offline_rl.rollout's autoreset: reset where the last time step ended the game.
+    state, timestep = rollout.step_autoreset(env, state, action, kr, timestep.is_last)
+    return state, timestep, key
 
   def init(key):
     k1, k2 = jax.random.split(key)

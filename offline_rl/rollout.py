@@ -12,6 +12,7 @@ environment (and the seats' policy states), so an `is_first` step follows.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -71,6 +72,20 @@ def _reset_where(done, fresh, old):
   def pick(f, o):
     return jnp.where(done.reshape(done.shape + (1,) * (f.ndim - 1)), f, o)
   return jax.tree.map(pick, fresh, old)
+
+
+def step_autoreset(env, state, action, key, reset):
+  """One JAX environment's autoreset step: what `env.reset(key)` returns where
+  `reset` (bool []), else `env.step(state, action)`.
+
+  An environment's own `step_or_reset` (the same, bit for bit; Skirmish has it: one
+  time-step computation instead of two and a select) is used when it has one.
+  """
+  step_or_reset = getattr(env, 'step_or_reset', None)
+  if step_or_reset is not None:
+    return step_or_reset(state, action, key, reset)
+  stepped, fresh = env.step(state, action), env.reset(key)
+  return jax.tree.map(lambda f, o: jnp.where(reset, f, o), fresh, stepped)
 
 
 _BATCHED_RESETS: dict = {}
@@ -169,24 +184,13 @@ def make_run(env, policies: Sequence[types.Policy], num_steps: int, *,
     return key, action, policy_state
 
   if env.jittable:
-    # Optional: `step_or_reset(state, action, key, reset)` returns what
-    # `reset(key)` would where `reset` (bool []) else `step(state, action)`, bit for
-    # bit (Skirmish has it: one time step computation instead of two and a select).
-    step_or_reset = getattr(env, 'step_or_reset', None)
-
     def scan_step(params, state: RolloutState):
       key, action, policy_state = policy_step(params, state)
       key, reset_key = jax.random.split(key)
       num_envs = state.timestep.is_first.shape[0]
-      reset_keys = jax.random.split(reset_key, num_envs)
-      if step_or_reset is not None:
-        # The environment's own equivalent of the three lines below, cheaper.
-        env_state, timestep = jax.vmap(step_or_reset)(
-            state.env_state, action, reset_keys, state.timestep.is_last)
-      else:
-        stepped = jax.vmap(env.step)(state.env_state, action)
-        fresh = jax.vmap(env.reset)(reset_keys)
-        env_state, timestep = _reset_where(state.timestep.is_last, fresh, stepped)
+      env_state, timestep = jax.vmap(functools.partial(step_autoreset, env))(
+          state.env_state, action, jax.random.split(reset_key, num_envs),
+          state.timestep.is_last)
       record = Steps(state.timestep, action)
       return RolloutState(env_state, timestep, policy_state, key), record
 

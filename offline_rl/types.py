@@ -69,7 +69,7 @@ class Environment(Protocol):
 
   It may also have `step_or_reset(state, action, key, reset) -> (state, TimeStep)`,
   returning bit for bit what `reset(key)` would where `reset` ([] bool) and
-  `step(state, action)` elsewhere; `offline_rl.rollout` autoresets with it when
+  `step(state, action)` elsewhere; `offline_rl.rollout.step_autoreset` uses it when
   present (Skirmish: one time-step computation instead of two and a select).
   """
   spec: specs.EnvSpec

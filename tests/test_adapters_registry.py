@@ -3,7 +3,6 @@ the conformance check on users' own environments."""
 import subprocess
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -1,12 +1,13 @@
-"""Dense layers whose kernel gradient XLA:CPU computes at GEMM speed.
+"""Dense layers whose kernel gradient XLA:CPU computes as a plain GEMM.
 
 The kernel gradient of y = x @ W is x.T @ g, a dot that contracts the rows of both
-operands. XLA:CPU sends that form to a slow generic kernel; measured at batch 100
-(`benchmarks/bench_learner.py` and docs/learner.md): 211 us for a 256x256 kernel and
-42 us for a 256x4 one. Materialising x.T first makes it a plain GEMM (156 us), and a
-kernel whose output is narrow (< a quarter of its input) is fastest as (g.T @ x).T
-(6 us). The optimisation barrier keeps XLA from folding the transposes back. Values
-and gradients are those of `nn.Dense` (tests/test_networks.py).
+operands, which XLA:CPU runs in a slow generic kernel. A kernel whose output is
+narrow (< a quarter of its input) gets it as (g.T @ x).T instead: 6 us against 39 us
+for 256x4 at batch 100. Other kernels materialise x.T first, so that the dot is a
+plain GEMM: BC's update at batch 256 on two cores ran 7% faster, and the same on one
+core. The optimisation barriers keep XLA from folding the transposes back. Values
+and gradients are those of `nn.Dense` (tests/test_networks.py); docs/learner.md has
+the measurements.
 """
 from __future__ import annotations
 
