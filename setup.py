@@ -56,5 +56,16 @@ setuptools.setup(
         'tensorboard',
     ],
     extras_require={'test': ['pytest>=8', 'pytest-xdist>=3.5']},
-    entry_points={'console_scripts': ['offline-rl=offline_rl.cli:run']},
+    entry_points={
+        'console_scripts': ['offline-rl=offline_rl.cli:run'],
+        # The shipped agents; another package declares its own in the same group.
+        'offline_rl.agents': [
+            'bc=offline_rl.agents.bc:BC',
+            'ftbc=offline_rl.agents.bc:FTBC',
+            'oac=offline_rl.agents.oac:OAC',
+            'eoac=offline_rl.agents.oac:EOAC',
+            'iql=offline_rl.agents.iql:IQL',
+            'cql=offline_rl.agents.cql:CQL',
+        ],
+    },
 )

@@ -164,7 +164,7 @@ def ours_end_to_end(dataset: str, workdir: str, num_steps: int, batch_size: int 
   state, times = run.state, []
   for _ in range(10):
     start = time.perf_counter()
-    state, metrics = run._update(state, run.frozen, batches)  # pylint: disable=protected-access
+    state, metrics = run._update(state, run.teacher, batches)  # pylint: disable=protected-access
     jax.block_until_ready((state, metrics))
     times.append(time.perf_counter() - start)
   run.close()

@@ -10,13 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import windows
 
 from offline_rl import agents
+from offline_rl import data
 from offline_rl import datasets
 from offline_rl import learner
-from offline_rl import rollout
+from offline_rl import losses as offline_losses
 from offline_rl import specs
-from offline_rl.agents.bc import losses
 from offline_rl.environments import make
 from offline_rl.environments import toy
 from offline_rl.networks import heads
@@ -40,22 +41,16 @@ def env():
   return make('toy/corridor-v0', length=6, max_steps=20)
 
 
-@pytest.fixture(scope='module')
-def games(env):
-  """Games of a strong bot (rating 1500) against a weak one (800), both seats."""
-  policies = [toy.bot(0.9, rating=1500.0), toy.bot(0.3, rating=800.0)]
-  state = rollout.init(env, policies, jax.random.PRNGKey(0), num_envs=64)
-  _, steps = rollout.make_run(env, policies, 60)(tuple(p.params for p in policies),
-                                                 state)
-  return steps
+def corridor_data(path, batch_size=64, **kwargs):
+  return data.make_iterator(path, batch_size=batch_size, unroll_length=1,
+                            validation_fraction=0.0, **kwargs)
 
 
-def test_bc_of_a_strong_bot_beats_a_weak_bot(env, games, tmp_path):
-  data = learner.InMemoryIterator(games, env.spec, batch_size=64, unroll_length=1,
-                                  seats=[0], ratings=[1500.0, 800.0])
+def test_bc_of_a_strong_bot_beats_a_weak_bot(env, corridor_dataset, tmp_path):
+  windows = corridor_data(corridor_dataset, filters='rating>=1500')
   config = tiny(agents.default_config('bc'), num_steps=300)
   agent = agents.make('bc', env.spec, config)
-  learner.Learner(agent, data, config, str(tmp_path), progress=False).train()
+  learner.Learner(agent, windows, config, str(tmp_path), progress=False).train()
   policy = learner.load_policy(str(tmp_path), greedy=False)
   assert policy.policy_id == 'bc'
   weak = toy.bot(0.3)
@@ -67,13 +62,13 @@ def test_bc_of_a_strong_bot_beats_a_weak_bot(env, games, tmp_path):
   assert untrained['win_rate'] < 0.6, untrained
 
 
-def test_rating_conditioning_plays_at_the_requested_level(env, games, tmp_path):
-  data = learner.InMemoryIterator(games, env.spec, batch_size=64, unroll_length=1,
-                                  ratings=[1500.0, 800.0])  # both seats
+def test_rating_conditioning_plays_at_the_requested_level(env, corridor_dataset,
+                                                          tmp_path):
+  windows = corridor_data(corridor_dataset)  # both seats
   config = tiny(agents.default_config('bc'), num_steps=400)
   config.network.use_rating = True
   agent = agents.make('bc', env.spec, config)
-  run = learner.Learner(agent, data, config, str(tmp_path), progress=False)
+  run = learner.Learner(agent, windows, config, str(tmp_path), progress=False)
   run.train()
   assert run.meta['top_rating'] == 1500.0
   top = learner.load_policy(str(tmp_path))  # defaults to the top rating seen
@@ -135,28 +130,28 @@ def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
   assert ft_meta['init_from'].startswith(bc.workdir)
 
 
-def test_ftbc_needs_a_bc_run_and_a_matching_network(env, games, tmp_path):
+def test_ftbc_needs_a_bc_run_and_a_matching_network(env, corridor_dataset, tmp_path):
   from offline_rl.learner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='init_from'):
-    experiment_lib.check_config(experiment('ftbc', dataset='/data'))
+    agents.make('ftbc', env.spec, experiment('ftbc', dataset='/data'))
   with pytest.raises(ValueError, match='config.dataset'):
     experiment_lib.check_config(experiment('bc'))
-  data = learner.InMemoryIterator(games, env.spec, batch_size=64, unroll_length=1)
+  windows = corridor_data(corridor_dataset)
   bc_config = tiny(agents.default_config('bc'), num_steps=50)
   bc_agent = agents.make('bc', env.spec, bc_config)
-  bc_run = learner.Learner(bc_agent, data, bc_config, str(tmp_path / 'bc'),
+  bc_run = learner.Learner(bc_agent, windows, bc_config, str(tmp_path / 'bc'),
                            progress=False)
   bc_run.train()
   ft_config = tiny(agents.default_config('ftbc'), num_steps=50,
                    init_from=str(tmp_path / 'bc'))
-  ft = learner.Learner(agents.make('ftbc', env.spec, ft_config), data, ft_config,
+  ft = learner.Learner(agents.make('ftbc', env.spec, ft_config), windows, ft_config,
                        str(tmp_path / 'ft'), progress=False)
-  assert int(ft.state.step) == 0
+  assert int(ft.state.step) == 0 and ft.meta['init_fresh'] == []
   assert all(jax.tree.leaves(jax.tree.map(np.array_equal, ft.params, bc_run.params)))
   wider = tiny(agents.default_config('ftbc'), init_from=str(tmp_path / 'bc'))
   wider.network.mlp_sizes = (48, 32)
   with pytest.raises(ValueError, match='does not fit this network'):
-    learner.Learner(agents.make('ftbc', env.spec, wider), data, wider,
+    learner.Learner(agents.make('ftbc', env.spec, wider), windows, wider,
                     str(tmp_path / 'wider'), progress=False)
 
 
@@ -186,23 +181,26 @@ def test_cross_entropy_masks_unused_heads_and_illegal_logged_actions():
   mask = {'function': np.ones((1, steps, 3), bool),
           'unit': np.broadcast_to(unit_rows, (1, steps, 3, 3))}
   actions = {'function': np.array([[0, 1, 2, 0, 0]]), 'unit': np.array([[1, 0, 1, 2, 0]])}
-  trained = np.array([[True, True, True, True, False]])
+  batch = windows.window(action=actions, legal_action_mask=mask,
+                         is_last=np.array([[False, False, False, False, True]]))
   rows = heads.head_masks(spec, mask, actions)
   logits = {k: heads.apply_mask(jnp.zeros((1, steps, 3)), rows[k]) for k in spec}
-  terms = losses.cross_entropy_terms(spec, logits, actions, mask, trained)
-  loss, count, _, illegal = terms['function']
-  assert int(count) == 4 and float(illegal) == 0.0
-  np.testing.assert_allclose(loss, np.log(3), rtol=1e-6)
+  _, metrics = offline_losses.behaviour_cloning(spec, logits, batch)
+  assert int(metrics['function/used_steps']) == 4
+  assert float(metrics['function/illegal_logged']) == 0.0
+  np.testing.assert_allclose(metrics['function/cross_entropy'], np.log(3), rtol=1e-6)
   # Unit: step 0 counts (2 legal); step 1 unused (no legal unit); step 2 forced;
-  # step 3 logged an illegal unit; step 4 is not trained.
-  loss, count, accuracy, illegal = terms['unit']
-  assert int(count) == 1
-  np.testing.assert_allclose(loss, np.log(2), rtol=1e-6)
-  np.testing.assert_allclose(illegal, 1 / 4)
+  # step 3 logged an illegal unit; step 4 is the last (no action follows).
+  assert int(metrics['unit/used_steps']) == 1
+  np.testing.assert_allclose(metrics['unit/cross_entropy'], np.log(2), rtol=1e-6)
+  np.testing.assert_allclose(metrics['unit/illegal_logged'], 1 / 4)
+  # Head weights multiply each head's mean.
+  loss, _ = offline_losses.behaviour_cloning(spec, logits, batch, {'unit': 3.0})
+  np.testing.assert_allclose(loss, np.log(3) + 3 * np.log(2), rtol=1e-6)
   # The loss is finite and its gradient too, even with illegal logged actions.
-  grad = jax.grad(lambda z: losses.cross_entropy_terms(
+  grad = jax.grad(lambda z: offline_losses.behaviour_cloning(
       spec, {'function': logits['function'], 'unit': heads.apply_mask(z, rows['unit'])},
-      actions, mask, trained)['unit'][0])(jnp.zeros((1, steps, 3)))
+      batch)[0])(jnp.zeros((1, steps, 3)))
   assert np.all(np.isfinite(grad)) and np.abs(grad[0, 3]).sum() == 0
 
 
@@ -221,13 +219,17 @@ def test_bc_on_cartpole_reaches_475(tmp_path):
   expert = types.Policy('pd', lambda p, ts, s, k: cartpole_controller(ts, s, k), ())
   expert_return = learner.evaluate(env, expert, [], num_episodes=16)['return']
   assert expert_return >= 495, expert_return
-  data = learner.InMemoryIterator.from_policies(
-      env, [expert], num_envs=16, num_steps=500, batch_size=256, unroll_length=1)
+  path = str(tmp_path / 'expert')
+  datasets.record(env, [(expert,)], path, num_episodes=32, num_envs=16, progress=False,
+                  log=None)
+  expert_windows = data.make_iterator(path, batch_size=256, unroll_length=1,
+                                validation_fraction=0.0)
   config = agents.default_config('bc')
   config.update(num_steps=3000, updates_per_call=100, log_every=500,
                 checkpoint_every=3000)
   agent = agents.make('bc', env.spec, config)
-  learner.Learner(agent, data, config, str(tmp_path), progress=False).train()
-  policy = learner.load_policy(str(tmp_path), greedy=True)
+  learner.Learner(agent, expert_windows, config, str(tmp_path / 'run'),
+                  progress=False).train()
+  policy = learner.load_policy(str(tmp_path / 'run'), greedy=True)
   result = learner.evaluate(env, policy, [], num_episodes=16)
   assert result['return'] >= 475, result

@@ -14,7 +14,8 @@ from offline_rl.networks import dense
 
 TINY = dict(mlp_sizes=(16, 16), conv_channels=(4,), conv_blocks=1, entity_width=8,
             entity_layers=1, entity_heads=2, core='none', core_size=8, head_hidden=(),
-            value_head=True, value_hidden=(8,), use_prev_action=True, use_rating=True,
+            value_head=True, value_hidden=(8,), q_heads=False, policy_from_q=False,
+            use_prev_action=True, use_rating=True,
             rating_offset=1000.0, rating_scale=500.0)
 NUM_FUNCTIONS, NUM_UNITS, NUM_CELLS = 3, 4, 16
 

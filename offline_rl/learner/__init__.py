@@ -3,10 +3,10 @@ from offline_rl.learner.checkpoints import Checkpointer
 from offline_rl.learner.checkpoints import load_params
 from offline_rl.learner.evaluation import evaluate
 from offline_rl.learner.evaluation import make_eval_fn
-from offline_rl.learner.in_memory import InMemoryIterator
 from offline_rl.learner.learner import Learner
 from offline_rl.learner.learner import TrainState
 from offline_rl.learner.learner import make_update
+from offline_rl.learner.learner import update_target
 from offline_rl.learner.learner import read_metrics
 from offline_rl.learner.optimizers import make_optimizer
 from offline_rl.learner.optimizers import make_schedule
@@ -15,7 +15,6 @@ from offline_rl.learner.policies import load_policy
 
 __all__ = [
     'Checkpointer',
-    'InMemoryIterator',
     'Learner',
     'TrainState',
     'evaluate',
@@ -26,5 +25,6 @@ __all__ = [
     'make_optimizer',
     'make_schedule',
     'make_update',
+    'update_target',
     'read_metrics',
 ]

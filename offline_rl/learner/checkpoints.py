@@ -111,6 +111,45 @@ def load_params(path: str, target: PyTree | None = None) -> tuple[PyTree, dict, 
   return restored['params'], dict(restored['meta'] or {}), step
 
 
+def load_matching_params(path: str, target: PyTree) -> tuple[PyTree, dict, int, list]:
+  """A warm start: `target` with every leaf the checkpoint has at the same path and
+  shape replaced by the checkpoint's value.
+
+  Returns:
+    (params, meta, step, fresh): `fresh` lists the paths that kept `target`'s value
+    (e.g. a value head the checkpoint's network did not have).
+
+  Raises:
+    ValueError: a parameter both have differs in shape, or none matched (a different
+      network or environment).
+  """
+  saved, meta, step = load_params(path)
+  saved_leaves = {jax.tree_util.keystr(p): leaf for p, leaf in
+                  jax.tree_util.tree_flatten_with_path(saved)[0]}
+  fresh, matched = [], 0
+
+  def pick(key_path, leaf):
+    nonlocal matched
+    name = jax.tree_util.keystr(key_path)
+    old = saved_leaves.get(name)
+    if old is None:
+      fresh.append(name)
+      return leaf
+    if np.shape(old) != np.shape(leaf):
+      raise ValueError(
+          f'The checkpoint {path} does not fit this network: {name} has shape '
+          f'{np.shape(old)} there and {np.shape(leaf)} here. Warm-start from a run of '
+          'the same network config and environment spec.')
+    matched += 1
+    return np.asarray(old, np.asarray(leaf).dtype)
+  params = jax.tree_util.tree_map_with_path(pick, target)
+  if not matched:
+    raise ValueError(f'Nothing in {path} fits this network: no parameter has the same '
+                     'path and shape. Warm-start from a run of the same network config '
+                     'and environment spec.')
+  return params, meta, step, fresh
+
+
 def read_run_files(run_dir: str) -> tuple[str, str]:
   """(config JSON, spec JSON) written by the learner into a run directory."""
   texts = []

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from offline_rl import agent as agent_lib
 from offline_rl import evaluation
 from offline_rl import types
 
@@ -41,14 +42,16 @@ def make_eval_fn(env, agent, opponents: Sequence[types.Policy] = (),
   """`eval_fn(params, step) -> results` for `Learner(eval_fn=...)`.
 
   The agent's policy keeps its apply function fixed and puts everything that varies in
-  its params, so the evaluator compiles once. `top_rating()` gives the rating input of
-  rating-conditioned agents.
+  its params, so the evaluator compiles once. `top_rating()` gives the top rating
+  seen in training, the rating input of rating-conditioned agents unless the config's
+  `eval_rating` is set (`offline_rl.agent.eval_rating`).
   """
   if len(opponents) != env.spec.num_players - 1:
     raise ValueError(f'{env.spec.env_id} has {env.spec.num_players} seats: give '
                      f'{env.spec.num_players - 1} opponent policies for evaluation.')
 
   def eval_fn(params, step):
-    policy = agent.make_policy(params, greedy=greedy, top_rating=top_rating())
+    rating = agent_lib.eval_rating(agent.config, top_rating())
+    policy = agent.make_policy(params, greedy=greedy, rating=rating)
     return evaluate(env, policy, opponents, num_episodes, seed + int(step))
   return eval_fn

@@ -81,23 +81,21 @@ def eval_fn_from_config(config, agent, top_rating):
 
 
 def check_config(config) -> None:
-  """Raises ValueError naming what a config lacks before anything is loaded."""
+  """Raises ValueError naming what a config lacks before anything is loaded (the
+  agent's own checks run when it is built)."""
   if not config.dataset:
     raise ValueError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. one '
                      'written by `offline-rl data record`).')
-  if config.agent == 'ftbc' and not config.init_from:
-    raise ValueError('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
-                     'RUN_DIR/checkpoints/STEP).')
 
 
 def train(config, workdir: str, progress: bool = True):
   """Trains `config`'s agent on its dataset into `workdir`; returns the Learner."""
   # pylint: disable=g-import-not-at-top
-  from offline_rl import agents
+  from offline_rl import agent as agent_lib
   from offline_rl import learner as learner_lib
   check_config(config)
   iterator = make_iterator(config)
-  agent = agents.make(config.agent, iterator.spec, config)
+  agent = agent_lib.make(config.agent, iterator.spec, config)
   holder = {}
   eval_fn = eval_fn_from_config(config, agent,
                          lambda: holder['learner'].meta.get('top_rating'))

@@ -1,15 +1,20 @@
 """The generic learner: one training loop for every agent.
 
-An agent brings `init(key) -> params`, a pure `loss(params, frozen, batch, key) ->
-(loss, metrics)` and `frozen` (constants the loss reads, e.g. a frozen BC policy). The
-learner owns everything else:
+An agent (`offline_rl.agent.Agent`) brings `init(key) -> params`, a pure
+`loss(params, context, batch, key) -> (loss, metrics)` and, optionally, a target rule
+and a teacher. The learner owns everything else:
 
   * K = `updates_per_call` updates per compiled call (`lax.scan` over K batches,
     drawn by the iterator's `next_many(K)` in one call where it has one);
-  * optax: learning-rate schedule, global-norm clipping, AdamW;
+  * optax: learning-rate schedule, global-norm clipping, AdamW on the params only;
+  * the agent's other networks: a target copy of the params moved by the agent's
+    `TargetRule` after every update (never decayed by the optimiser), and a frozen
+    teacher loaded from `config.teacher`; both reach the loss in its `LossContext`;
+  * a warm start from `config.init_from`: every parameter the checkpoint has (same
+    path and shape) is loaded, the others keep their fresh values;
   * data parallelism over the local devices (`jax.sharding`: the batch axis is split
     over a 1-D mesh, parameters are replicated, XLA inserts the gradient all-reduce);
-  * Orbax checkpoints of params, optimiser state, step, RNG key and the data
+  * Orbax checkpoints of params, target, optimiser state, step, RNG key and the data
     iterator's position: a resumed run continues exactly where it stopped;
   * CSV + TensorBoard logs, a rich progress bar with rate and ETA, a periodic
     evaluation hook, and a clear error when the loss stops being finite.
@@ -35,6 +40,7 @@ from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
 
+from offline_rl import agent as agent_lib
 from offline_rl.learner import checkpoints as ckpt_lib
 from offline_rl.learner import optimizers
 from offline_rl.learner import writers
@@ -49,45 +55,62 @@ class TrainState:
 
   Attributes:
     params: the agent's parameters.
+    target: the target network's parameters (None when the agent has no target).
     opt_state: the optimiser's state.
     step: [] int32, updates done.
     key: [2] uint32, the PRNG key for the losses.
   """
   params: PyTree
+  target: PyTree
   opt_state: PyTree
   step: jax.Array
   key: jax.Array
 
 
+def update_target(rule: agent_lib.TargetRule | None, params, target, step):
+  """The target after update `step` (1-based): a copy every `period` updates, else a
+  Polyak step of size `tau`; None without a rule."""
+  if rule is None:
+    return None
+  if rule.period > 0:
+    return optax.periodic_update(params, target, step, rule.period)
+  return optax.incremental_update(params, target, rule.tau)
+
+
 def make_update(loss_fn, optimizer: optax.GradientTransformation,
-                schedule: optax.Schedule):
-  """Builds `update(state, frozen, batches) -> (state, metrics)`.
+                schedule: optax.Schedule, target_rule=None):
+  """Builds `update(state, teacher, batches) -> (state, metrics)`.
 
   `batches` is a Batch stacked [K, B, T+1, ...]; the K updates run in one `lax.scan`.
   `metrics` holds [K] arrays: the loss's metrics plus 'loss', 'grad_norm' and
   'learning_rate'.
   """
-  def one_update(state: TrainState, frozen, batch):
+  def one_update(state: TrainState, teacher, batch):
     key, loss_key = jax.random.split(state.key)
+    context = agent_lib.LossContext(state.target, teacher, state.step)
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, frozen, batch, loss_key)
+        state.params, context, batch, loss_key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    step = state.step + 1
+    target = update_target(target_rule, params, state.target, step)
     metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads),
                    learning_rate=schedule(state.step))
-    return TrainState(params, opt_state, state.step + 1, key), metrics
+    return TrainState(params, target, opt_state, step, key), metrics
 
-  def update(state: TrainState, frozen, batches):
-    return jax.lax.scan(lambda s, b: one_update(s, frozen, b), state, batches)
+  def update(state: TrainState, teacher, batches):
+    return jax.lax.scan(lambda s, b: one_update(s, teacher, b), state, batches)
   return update
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_update(loss_fn, optimizer_json: str, num_steps: int, replicated):
+def _compiled_update(loss_fn, optimizer_json: str, num_steps: int, target_rule,
+                     replicated):
   """(optimizer, schedule, jitted update); learners of the same agent and optimiser
   share one compiled function (tests and sweeps build several learners)."""
   optimizer, schedule = optimizers.make_optimizer(json.loads(optimizer_json), num_steps)
-  update = jax.jit(make_update(loss_fn, optimizer, schedule), out_shardings=replicated)
+  update = jax.jit(make_update(loss_fn, optimizer, schedule, target_rule),
+                   out_shardings=replicated)
   return optimizer, schedule, update
 
 
@@ -105,7 +128,7 @@ class Learner:
 
   Config fields read (see experiments/ for the defaults): seed, num_steps,
   updates_per_call, optimizer.*, log_every, checkpoint_every, keep_checkpoints,
-  eval_every, init_from, num_devices.
+  eval_every, init_from, teacher, num_devices.
   """
 
   def __init__(self, agent, iterator, config, workdir: str, *,
@@ -144,14 +167,15 @@ class Learner:
     self.batch_sharding = NamedSharding(self.mesh, PartitionSpec(None, 'data'))
 
     self.optimizer, self.schedule, self._update = _compiled_update(
-        agent.loss, config.optimizer.to_json(), self.num_steps, self.replicated)
-    self.frozen = jax.device_put(agent.frozen, self.replicated)
+        agent.loss, config.optimizer.to_json(), self.num_steps, agent.target,
+        self.replicated)
     # One dispatch stacks the K batches and lays them out over the devices.
     self._stack = jax.jit(_stack, out_shardings=self.batch_sharding)
     self.checkpointer = ckpt_lib.Checkpointer(
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
     self._write_run_files()
     self.meta: dict = {'top_rating': None}
+    self.teacher = self._load_teacher()
     self.state = self._initial_state()
 
   # ----------------------------------------------------------------- set-up ----
@@ -163,28 +187,50 @@ class Learner:
       # network's autoregressive order. EnvSpec.from_json keeps the file's order.
       json.dump(dataclasses.asdict(self.agent.spec), f, indent=2)
 
+  def _load_teacher(self):
+    """The frozen teacher's params from `config.teacher`, or None."""
+    if self.agent.teacher is None:
+      return None
+    path = str(self.config.get('teacher', '') or '')
+    if not path:
+      raise ValueError(f'Agent {self.agent.name!r} distils towards a frozen teacher: set '
+                       '--config.teacher=RUN_DIR to a trained BC run (the same network '
+                       'config and dataset spec).')
+    template = self.agent.teacher(jax.random.PRNGKey(0))
+    params, _, step = ckpt_lib.load_params(path, template)
+    self.meta['teacher'] = f'{path} (step {step})'
+    return jax.device_put(params, self.replicated)
+
+  def _train_tree(self, state: TrainState) -> dict:
+    return {'opt_state': state.opt_state, 'step': state.step, 'key': state.key,
+            'target': state.target}
+
   def _initial_state(self) -> TrainState:
     key = jax.random.PRNGKey(int(self.config.seed))
     init_key, key = jax.random.split(key)
     params = self.agent.init(init_key)
-    state = TrainState(params, self.optimizer.init(params), jnp.int32(0), key)
+    # An agent with a teacher starts from it unless init_from names another run.
+    init_from = str(self.config.init_from or (
+        self.config.get('teacher', '') if self.agent.teacher is not None else ''))
+    if init_from and self.checkpointer.latest_step() is None:
+      # Warm start (FT-BC, OAC's actor): parameters only; a fresh optimiser.
+      params, meta, step, fresh = ckpt_lib.load_matching_params(init_from, params)
+      self.meta['init_from'] = f'{init_from} (step {step})'
+      self.meta['init_fresh'] = fresh
+      self.meta['top_rating'] = meta.get('run', {}).get('top_rating')
+    target = params if self.agent.target is not None else None
+    state = TrainState(params, target, self.optimizer.init(params), jnp.int32(0), key)
     state = jax.device_put(state, self.replicated)
     latest = self.checkpointer.latest_step()
-    if latest is not None:
-      train = {'opt_state': state.opt_state, 'step': state.step, 'key': state.key}
-      params, train, meta = self.checkpointer.restore(latest, state.params, train)
-      self.meta.update(meta.get('run', {}))
-      if 'iterator' in meta and meta['iterator'] is not None:
-        self.iterator.set_state(meta['iterator'])
-      return TrainState(params, train['opt_state'], train['step'], train['key'])
-    if self.config.init_from:
-      # Warm start (FT-BC): parameters only; a fresh optimiser and schedule.
-      params, meta, step = ckpt_lib.load_params(self.config.init_from, state.params)
-      params = jax.device_put(params, self.replicated)
-      self.meta['init_from'] = f'{self.config.init_from} (step {step})'
-      self.meta['top_rating'] = meta.get('run', {}).get('top_rating')
-      return state.replace(params=params, opt_state=self.optimizer.init(params))
-    return state
+    if latest is None:
+      return state
+    params, train, meta = self.checkpointer.restore(latest, state.params,
+                                                    self._train_tree(state))
+    self.meta.update(meta.get('run', {}))
+    if 'iterator' in meta and meta['iterator'] is not None:
+      self.iterator.set_state(meta['iterator'])
+    return TrainState(params, train['target'], train['opt_state'], train['step'],
+                      train['key'])
 
   # --------------------------------------------------------------- training ----
   def _next_group(self, count: int):
@@ -219,9 +265,7 @@ class Learner:
     return stacked
 
   def _checkpoint(self, step: int, iterator_state):
-    self.checkpointer.save(step, self.state.params,
-                           {'opt_state': self.state.opt_state, 'step': self.state.step,
-                            'key': self.state.key},
+    self.checkpointer.save(step, self.state.params, self._train_tree(self.state),
                            {'iterator': iterator_state, 'run': self.meta})
 
   def _evaluate(self, step: int, writer: writers.MetricsWriter) -> dict:
@@ -243,7 +287,7 @@ class Learner:
     calls, window_start, window_steps = 0, time.perf_counter(), 0
     try:
       while step < self.num_steps:
-        self.state, metrics = self._update(self.state, self.frozen, pending)
+        self.state, metrics = self._update(self.state, self.teacher, pending)
         position, done = pending_position, pending_count
         # Prepare the next batches on the host while the device computes.
         remaining = self.num_steps - step - done

@@ -6,6 +6,7 @@ import json
 import jax
 from ml_collections import config_dict
 
+from offline_rl import agent as agent_lib
 from offline_rl import specs
 from offline_rl import types
 from offline_rl.learner import checkpoints
@@ -13,12 +14,11 @@ from offline_rl.learner import checkpoints
 
 def load_agent(run_dir_or_checkpoint: str):
   """(agent, params, run meta) of a run directory or one of its checkpoints."""
-  from offline_rl import agents  # pylint: disable=g-import-not-at-top
   run_dir, _, _ = checkpoints.resolve(run_dir_or_checkpoint)
   config_json, spec_json = checkpoints.read_run_files(run_dir)
   config = config_dict.ConfigDict(json.loads(config_json))
   spec = specs.EnvSpec.from_json(spec_json)
-  agent = agents.make(config.agent, spec, config)
+  agent = agent_lib.make(config.agent, spec, config)
   target = agent.init(jax.random.PRNGKey(0))
   params, meta, _ = checkpoints.load_params(run_dir_or_checkpoint, target)
   return agent, params, meta.get('run', {})
@@ -34,8 +34,8 @@ def load_policy(run_dir_or_checkpoint: str, *, greedy: bool | None = None,
     greedy: take the most likely action instead of sampling (None: the config's
       `eval_greedy`).
     rating: the rating input of rating-conditioned agents; None means the config's
-      `bc.eval_rating`, else the top rating seen in training (AlphaStar Unplugged).
+      `eval_rating`, else the top rating seen in training (AlphaStar Unplugged).
   """
   agent, params, run_meta = load_agent(run_dir_or_checkpoint)
-  return agent.make_policy(params, greedy=greedy, rating=rating,
-                           top_rating=run_meta.get('top_rating'))
+  rating = agent_lib.eval_rating(agent.config, run_meta.get('top_rating'), rating)
+  return agent.make_policy(params, greedy=greedy, rating=rating)

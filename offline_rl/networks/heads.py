@@ -144,9 +144,16 @@ class AutoregressiveHeads(nn.Module):
   Attributes:
     action_spec: dict of ArraySpec, heads in autoregressive order.
     hidden_sizes: hidden layers of each head's logit MLP (empty: a linear head).
+    q_heads: also give each head Q-values read from the same stream as its logits:
+      head h's q[v] estimates the return of choosing v after the earlier heads'
+      values (the agents that learn Q say how they train them).
+    policy_from_q: the logits are the Q-values (a Boltzmann policy over Q; greedy
+      takes the argmax of Q): Q-learning agents act on what they learn (CQL).
   """
   action_spec: Mapping[str, specs.ArraySpec]
   hidden_sizes: Sequence[int] = ()
+  q_heads: bool = False
+  policy_from_q: bool = False
 
   @nn.compact
   def __call__(self, stream, legal_action_mask, key, actions=None,
@@ -161,18 +168,27 @@ class AutoregressiveHeads(nn.Module):
       greedy: take the most likely legal value instead of sampling.
 
     Returns:
-      (logits dict of [N, V] masked, actions dict of [N] int32).
+      (logits dict of [N, V] masked, actions dict of [N] int32, q dict of [N, V]
+      unmasked or None without q_heads).
     """
     names = list(self.action_spec)
     masks = legal_action_mask or {}
     width = stream.shape[-1]
     keys = jax.random.split(key, len(names))
-    logits_out, chosen = {}, {}
+    logits_out, chosen, q_out = {}, {}, {}
     first_action = None
     for i, name in enumerate(names):
       num_values = self.action_spec[name].num_values
-      logits = MLPLogits(tuple(self.hidden_sizes), num_values, name=f'{name}_logits')(
-          stream)
+      if self.q_heads:
+        # At least one hidden layer: a linear Q head would be additive in the earlier
+        # heads' embeddings, unable to express how their value depends on the state.
+        q_out[name] = MLPLogits(tuple(self.hidden_sizes) or (width,), num_values,
+                                name=f'{name}_q')(stream)
+      if self.policy_from_q:
+        logits = q_out[name]
+      else:
+        logits = MLPLogits(tuple(self.hidden_sizes), num_values,
+                           name=f'{name}_logits')(stream)
       if i == 0:
         first_action = jnp.zeros(stream.shape[:-1], jnp.int32)
       legal = head_mask(masks.get(name), first_action, num_values)
@@ -186,7 +202,7 @@ class AutoregressiveHeads(nn.Module):
       logits_out[name], chosen[name] = logits, value
       if i < len(names) - 1:
         stream = stream + nn.Embed(num_values, width, name=f'{name}_embed')(value)
-    return logits_out, chosen
+    return logits_out, chosen, (q_out if self.q_heads else None)
 
 
 class MLPLogits(nn.Module):

@@ -54,12 +54,21 @@ class NetworkInputs(NamedTuple):
 
 
 class NetworkOutputs(NamedTuple):
-  """Attributes: logits dict of [B, T, V] (illegal values masked); action dict of
-  [B, T] int32 (teacher-forced or chosen); value [B, T] float32, or None without a
-  value head."""
+  """What one forward pass gives every loss term.
+
+  Attributes:
+    logits: dict of [B, T, V] (illegal values masked).
+    action: dict of [B, T] int32 (teacher-forced or chosen).
+    value: [B, T] float32, or None without a value head.
+    q: dict of [B, T, V] float32 Q-values per head (unmasked: losses mask them with
+      the legal masks), or None without Q heads.
+    embedding: [B, T, D] the torso's (and core's) output that the heads read, or None.
+  """
   logits: dict
   action: dict
   value: Array | None
+  q: dict | None = None
+  embedding: Array | None = None
 
 
 class Network(NamedTuple):
@@ -85,6 +94,9 @@ class NetworkConfig:
       leave it out: its parameters would get no gradient yet still be decayed by
       AdamW, and cost a third of a small MLP's update.
     value_hidden: hidden layers of the value head.
+    q_heads: give every action head Q-values beside its logits (value agents that
+      learn Q: IQL, CQL).
+    policy_from_q: the heads' logits are their Q-values (needs q_heads; CQL).
     use_prev_action: feed the previous action as an input.
     use_rating: feed the player's rating as an input.
     rating_offset, rating_scale: the rating input is (rating - offset) / scale.
@@ -100,6 +112,8 @@ class NetworkConfig:
   head_hidden: tuple[int, ...]
   value_head: bool
   value_hidden: tuple[int, ...]
+  q_heads: bool
+  policy_from_q: bool
   use_prev_action: bool
   use_rating: bool
   rating_offset: float
@@ -118,6 +132,8 @@ class NetworkConfig:
     if values['core'] not in ('none', 'lstm'):
       raise ValueError(f"Network config: core must be 'none' or 'lstm', got "
                        f"{values['core']!r}.")
+    if values['policy_from_q'] and not values['q_heads']:
+      raise ValueError('Network config: policy_from_q needs q_heads=True.')
     if not values['mlp_sizes']:
       raise ValueError('Network config: mlp_sizes needs at least one layer.')
     return cls(**values)
@@ -211,8 +227,9 @@ class PolicyValueNet(nn.Module):
       x = flat(y)
     masks = (None if inputs.legal_action_mask is None else
              jax.tree.map(flat, inputs.legal_action_mask))
-    logits, chosen = heads_lib.AutoregressiveHeads(
-        dict(self.action_spec), cfg.head_hidden, name='heads')(
+    logits, chosen, q = heads_lib.AutoregressiveHeads(
+        dict(self.action_spec), cfg.head_hidden, cfg.q_heads, cfg.policy_from_q,
+        name='heads')(
             x, masks, key, None if actions is None else jax.tree.map(flat, actions),
             greedy)
     unflat = lambda v: v.reshape((batch, time) + v.shape[1:])
@@ -221,7 +238,8 @@ class PolicyValueNet(nn.Module):
       value = unflat(torsos.MLP(cfg.value_hidden + (1,), activate_final=False,
                                 name='value')(x)[:, 0])
     outputs = NetworkOutputs(jax.tree.map(unflat, logits), jax.tree.map(unflat, chosen),
-                             value)
+                             value, None if q is None else jax.tree.map(unflat, q),
+                             unflat(x))
     return outputs, core_state
 
 

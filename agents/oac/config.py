@@ -1,0 +1,41 @@
+"""OAC and E-OAC configs: `base_config` plus the `oac` section.
+
+Fields (beside offline_rl.configs'):
+  oac.gamma, oac.lambda_: discount and TD(λ) trace of the behaviour value V^μ.
+  oac.ratio_clip: c in min(c, π/π_BC), the policy gradient's importance weight.
+  oac.value_weight, oac.policy_weight: the value and policy-gradient terms' weights.
+  oac.distillation_weight, oac.distillation_direction ('forward': KL(π_BC || π),
+    'reverse': KL(π || π_BC)): the KL term towards the frozen BC teacher;
+    oac.distillation_decay_steps: its weight decays linearly to 0 over these updates
+    (0: constant).
+  oac.emphatic: weight the policy gradient by the N-step emphatic trace (E-OAC).
+  oac.emphatic_steps, oac.emphatic_lambda: its n and λ_e (interest 1).
+  oac.target_tau, oac.target_period: the target network's rule (see TargetRule).
+  oac.head_weights: {head: weight} of the distillation term per head (default 1).
+"""
+from ml_collections import config_dict
+
+from offline_rl import configs
+
+
+def get_config() -> config_dict.ConfigDict:
+  """OAC: windows of 8 steps (TD(λ) needs successors), actor and teacher from BC."""
+  c = configs.base_config('oac')
+  c.unroll_length = 8
+  c.batch_size = 64
+  c.optimizer.learning_rate = 1e-4
+  c.oac = config_dict.ConfigDict(dict(
+      gamma=0.99, lambda_=0.8, ratio_clip=1.0, value_weight=1.0, policy_weight=1.0,
+      distillation_weight=1.0, distillation_direction='forward',
+      distillation_decay_steps=0, emphatic=False,
+      emphatic_steps=8, emphatic_lambda=0.5, target_tau=0.01, target_period=0,
+      head_weights=config_dict.ConfigDict({}, type_safe=False)))
+  return c
+
+
+def get_eoac_config() -> config_dict.ConfigDict:
+  """E-OAC: OAC with the emphatic trace on the policy gradient."""
+  c = get_config()
+  c.agent = 'eoac'
+  c.oac.emphatic = True
+  return c

@@ -1,0 +1,75 @@
+"""The offline actor-critic loss (OAC; E-OAC with `emphatic`), AlphaStar Unplugged.
+
+One forward pass of the actor-critic gives the policy logits and V; the frozen BC
+teacher and the target network each run once, without gradient. On the steps
+t = 0..T-2 of a window (those with a successor, see `offline_rl.losses`):
+
+  G_t     = TD(λ) return of the logged rewards, bootstrapped with the target's V^μ
+  L_V     = ½ (V(s_t) - G_t)²                          behaviour value, no correction
+  ρ_t     = min(c, π(a_t|s_t) / π_BC(a_t|s_t))          joint over the used heads
+  A_t     = G_t - V^μ_target(s_t)
+  L_PG    = - M_t ρ_t A_t log π(a_t|s_t)                M_t = 1, or the emphatic trace
+  L_KL    = KL(π_BC || π) (or the reverse) per head on the trained steps
+
+  loss = value_weight L_V + policy_weight L_PG + distillation_weight L_KL.
+
+The value is the behaviour policy's (V^μ): bootstrapping the improved policy's value
+diverged in the paper, so OAC takes a single step of policy improvement.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from offline_rl import agent as agent_lib
+from offline_rl import batch as batch_lib
+from offline_rl import losses
+
+
+def oac_loss(network, teacher_network, action_spec, cfg, params,
+             context: agent_lib.LossContext, batch: batch_lib.Batch, key):
+  """(loss [], metrics {name: []}); `cfg` is the config's `oac` section as a dict."""
+  out = losses.forward(network, params, batch, key)
+  teacher = losses.forward(teacher_network, context.teacher, batch, key)
+  v_target = jax.lax.stop_gradient(
+      losses.forward(network, context.target, batch, key).value)
+  where = losses.value_steps(batch)  # [B, T-1]
+  returns = losses.lambda_returns(
+      batch.reward[:, 1:], batch.discount[:, 1:], v_target, batch.is_last[:, 1:],
+      gamma=cfg['gamma'], lambda_=cfg['lambda_'])
+  value_loss = losses.value_regression(out.value[:, :-1], returns, where)
+
+  terms = losses.head_terms(action_spec, out.logits, batch)
+  log_pi = losses.joint_log_prob(terms)
+  teacher_terms = losses.head_terms(action_spec, teacher.logits, batch)
+  # The teacher's log-probability over the heads the policy's own mask uses.
+  log_bc = sum(jnp.where(terms.used[n], teacher_terms.log_prob[n], 0.0)
+               for n in action_spec)
+  rho = jnp.minimum(cfg['ratio_clip'], jnp.exp(jax.lax.stop_gradient(log_pi - log_bc)))
+  advantage = returns - v_target[:, :-1]
+  weight = rho[:, :-1] * advantage
+  if cfg['emphatic']:
+    emphasis = losses.emphatic_trace(rho, losses.trained_steps(batch),
+                                     batch.discount[:, 1:], gamma=cfg['gamma'],
+                                     lambda_e=cfg['emphatic_lambda'],
+                                     steps=cfg['emphatic_steps'])
+    weight = weight * emphasis[:, :-1]
+  pg_loss = losses.masked_mean(-jax.lax.stop_gradient(weight) * log_pi[:, :-1], where)
+  kl_loss, kl_metrics = losses.distillation(
+      action_spec, out.logits, teacher.logits, batch,
+      weight=losses.decayed_weight(cfg['distillation_weight'], context.step,
+                                   cfg['distillation_decay_steps']),
+      direction=cfg['distillation_direction'],
+      head_weights=cfg['head_weights'])
+  loss = cfg['value_weight'] * value_loss + cfg['policy_weight'] * pg_loss + kl_loss
+  metrics = dict(kl_metrics)
+  metrics.update({
+      'value/loss': value_loss,
+      'value/mean': losses.masked_mean(out.value[:, :-1], where),
+      'value/return': losses.masked_mean(returns, where),
+      'policy/pg_loss': pg_loss,
+      'policy/advantage': losses.masked_mean(advantage, where),
+      'policy/ratio': losses.masked_mean(rho[:, :-1], where),
+      'policy/log_prob': losses.masked_mean(log_pi, losses.trained_steps(batch)),
+  })
+  return loss, metrics
