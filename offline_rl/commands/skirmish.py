@@ -61,7 +61,7 @@ def _print_ratings(record: dict) -> None:
 
 def _calibrate() -> None:
   from rich.progress import Progress  # pylint: disable=g-import-not-at-top
-  from offline_rl.environments.skirmish import calibration  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import calibration  # pylint: disable=g-import-not-at-top
   from offline_rl.environments.skirmish import game  # pylint: disable=g-import-not-at-top
   env = game.Skirmish(FLAGS.size, max_ticks=FLAGS.max_ticks)
   pool = FLAGS.pool or list(calibration.DEFAULT_POOL)
