@@ -11,7 +11,7 @@ import os
 import pytest
 from ml_collections import config_dict
 
-from offline_rl.benchmark import recipe
+from offline_rl.evaluation import recipe
 
 
 def _tiny_config(workdir, env='toy/corridor-v0'):

@@ -3,7 +3,7 @@ import pytest
 
 from offline_rl import datasets
 from offline_rl import environments
-from offline_rl.benchmark import players
+from offline_rl.evaluation import players
 
 
 def test_pgx_bots_by_name_and_ladder():

@@ -30,7 +30,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   if len(argv) > 1:
     raise flags.ValidationError(f'offline-rl demo: unexpected arguments {argv[1:]}.')
-  from offline_rl.benchmark import recipe  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import recipe  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   try:
     outcome = recipe.run(_CONFIG.value)

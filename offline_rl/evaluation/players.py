@@ -1,4 +1,4 @@
-"""Players of a benchmark: bots, trained checkpoints and the random policy, by spec.
+"""Players by spec: bots, trained checkpoints and the random policy.
 
 A player spec is a short string, usable on the command line and in configs:
 

@@ -1,4 +1,4 @@
-"""The benchmark runner: players x environments x seeds into one results store.
+"""The tournament runner: players x environments x seeds into one results store.
 
 Two-player environments hold a tournament: every scheduled pair plays
 `games_per_match` games per seed (seats alternate, maps vary). Single-agent
@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Sequence
 
 from offline_rl import types
-from offline_rl.benchmark import players as players_lib
+from offline_rl.evaluation import players as players_lib
 from offline_rl.evaluation import store as store_lib
 from offline_rl.evaluation import work
 

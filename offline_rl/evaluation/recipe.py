@@ -109,7 +109,7 @@ def apply_overrides(config: config_dict.ConfigDict, overrides) -> None:
 
 
 def bot_pool(config, env) -> list[types.Policy]:
-  from offline_rl.benchmark import players  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
   pool = []
   for spec in config.bots:
     spec = spec if spec == 'ladder' or ':' in spec else f'bot:{spec}'
@@ -188,8 +188,8 @@ def train_stage(agent, config, run_dir: str, progress: bool) -> str:
 
 def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
   # pylint: disable=g-import-not-at-top
-  from offline_rl.benchmark import players as players_lib
-  from offline_rl.benchmark import runner
+  from offline_rl.evaluation import players as players_lib
+  from offline_rl.evaluation import runner
   from offline_rl.evaluation import store as store_lib
   from offline_rl.evaluation import work
   t = config.tournament
@@ -221,7 +221,7 @@ def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
 
 def _final_step(run_dir: str) -> int:
   """The last training step a run logged (0 when it has no log)."""
-  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import report  # pylint: disable=g-import-not-at-top
   curves = report.read_training_logs(run_dir)
   return int(max((x.max() for x, _ in curves.values() if len(x)), default=0))
 
@@ -265,8 +265,8 @@ def run(config: config_dict.ConfigDict,
   """Runs (or resumes) the whole recipe; returns where the report is."""
   # pylint: disable=g-import-not-at-top
   from offline_rl import environments
-  from offline_rl.benchmark import players as players_lib
-  from offline_rl.benchmark import report
+  from offline_rl.evaluation import players as players_lib
+  from offline_rl.evaluation import report
   progress = bool(config.progress)
   log = log or print
   workdir = os.path.abspath(config.workdir)
@@ -345,7 +345,7 @@ def run(config: config_dict.ConfigDict,
   seconds['report'] = time.perf_counter() - start
   stages['report'] = paths['markdown']
   if progress:
-    from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
+    from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
     report.print_summaries(analysis.summarize(
         store_path, anchor=r.anchor or None, anchor_rating=float(r.anchor_rating),
         comparisons=comparisons, confidence=float(r.confidence),

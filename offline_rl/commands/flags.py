@@ -84,9 +84,9 @@ def comparisons() -> list[tuple[str, str]]:
 
 def resolve_players(command: str, specs, env):
   """Players from specs; bad specs end the command with the reason, no traceback."""
-  from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import runner  # pylint: disable=g-import-not-at-top
   try:
-    return benchmark.players_from_specs(specs, env)
+    return runner.players_from_specs(specs, env)
   except (ValueError, KeyError, FileNotFoundError) as error:
     message = error.args[0] if error.args else str(error)
     raise SystemExit(f'offline-rl {command}: {message}') from error
