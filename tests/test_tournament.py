@@ -60,9 +60,9 @@ def test_players_and_schedules(duel, players):
   assert runner.matchups(players, 1) == [(n,) for n in names]
   named = runner.players_from_specs(['mine=bot:corridor-bot-0.6'], duel)
   assert named[0].name == 'mine' and named[0].policy.policy_id == 'mine'
-  with pytest.raises(ValueError, match='Unknown player spec'):
+  with pytest.raises(ValueError, match='not a policy name'):
     runner.players_from_specs(['nonsense:x'], duel)
-  with pytest.raises(KeyError, match='Unknown bot'):
+  with pytest.raises(ValueError, match="Unknown policy 'bot:zz'.*Bots of toy/corridor-v0"):
     runner.players_from_specs(['bot:zz'], duel)
   with pytest.raises(ValueError, match='named'):
     runner.players_from_specs(['ladder', 'bot:corridor-bot-1'], duel)
@@ -202,4 +202,4 @@ def test_commands_end_to_end(tmp_path):
   assert os.path.exists(out / 'report.html')
   assert 'corridor-bot-1 vs random' in open(out / 'report.md').read()
   assert 'corridor-bot-0.2' in text and 'W / D / L' in text
-  assert "EXIT offline-rl evaluate: Unknown bot 'nobody'" in text
+  assert "EXIT offline-rl evaluate: Unknown policy 'bot:nobody'" in text

@@ -7,8 +7,8 @@
       --matchup=corridor-bot-1@1500,corridor-bot-0.5@1100 [--matchup=...]
       [--num_episodes=1000] [--seed=0] [--num_envs=64] [--format=tfrecord]
 
-Policies are named as their environment family resolves them
-(`offline_rl.datasets.resolve_policy`); 'NAME@RATING' sets the recorded rating.
+Policies are named as everywhere else (`offline_rl.evaluation.players`: a bot's NAME,
+random, checkpoint:DIR, ...); 'NAME@RATING' sets the recorded rating.
 """
 from __future__ import annotations
 
@@ -180,12 +180,13 @@ def record(dest: str) -> None:
   except ValueError as e:
     raise ValueError(f'--env_kwargs is not valid JSON: {e}') from e
   env = environments.make(FLAGS.env, **kwargs)
+  from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
   if not FLAGS.matchup:
-    names = datasets.policy_names(env)
     raise ValueError('record needs at least one --matchup=POLICY[,POLICY] (one policy '
-                     f'per seat; {env.spec.num_players} here). Known policies: '
-                     f'{", ".join(names) or "(none listed)"}.')
-  matchups = [[datasets.resolve_policy(env, name.strip()) for name in m.split(',')]
+                     f'per seat; {env.spec.num_players} here). Bots: '
+                     f'{", ".join(players.bot_names(env)) or "(none listed)"}; or '
+                     'random, checkpoint:DIR.')
+  matchups = [[players.resolve_policy(name, env) for name in m.split(',')]
               for m in FLAGS.matchup]
   result = datasets.record(env, matchups, dest, num_episodes=FLAGS.num_episodes,
                            seed=FLAGS.seed, num_envs=FLAGS.num_envs,
@@ -235,7 +236,8 @@ def main(argv):
       convert(rest[0], rest[1])
     else:
       record(rest[0])
-  except (datasets.DatasetError, filters.FilterError, KeyError, ValueError) as e:
+  except (datasets.DatasetError, filters.FilterError, FileNotFoundError, KeyError,
+          ValueError) as e:
     message = e.args[0] if isinstance(e, KeyError) and e.args else e
     print(f'offline-rl data {action}: error: {message}', file=sys.stderr)
     return 1

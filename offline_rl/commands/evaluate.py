@@ -3,8 +3,8 @@
   offline-rl evaluate --env=skirmish/8x8 --agent=runs/demo/bc --opponents=ladder --games=200
   offline-rl evaluate --env=toy/corridor-v0 --env_kwargs='{"num_players": 1}' --agent=random
 
---agent is a player spec (bot:NAME, random, checkpoint:DIR, NAME=SPEC) or a run
-directory. Two-player environments: the agent plays --games games against each
+--agent is a policy name (offline_rl.evaluation.players: NAME or bot:NAME, random,
+checkpoint:DIR, ALIAS=NAME, ...) or a run directory. Two-player environments: the agent plays --games games against each
 opponent per seed, seats alternating; prints win/draw/loss with intervals. Single-agent
 environments: prints the mean return with its interval. Results go to --store (default:
 a fresh file under runs/evaluate/), so a long evaluation can be resumed or split with
@@ -21,15 +21,15 @@ from absl import logging
 from offline_rl.commands import flags as common
 
 AGENT = flags.DEFINE_string('agent', None, 'The player to evaluate: a run directory or a '
-                            'player spec (bot:NAME, random, checkpoint:DIR, NAME=SPEC).')
-OPPONENTS = flags.DEFINE_list('opponents', ['ladder'], 'Opponent player specs (two-player '
-                              'environments): ladder, bot:NAME, random, checkpoint:DIR.')
+                            'policy name (NAME, random, checkpoint:DIR, ALIAS=NAME).')
+OPPONENTS = flags.DEFINE_list('opponents', ['ladder'], 'Opponent policy names (two-player '
+                              'environments): ladder, NAME, random, checkpoint:DIR.')
 
 
 def _agent_spec(value: str) -> str:
   if value is None:
     raise SystemExit('offline-rl evaluate: --agent is required: a run directory or a '
-                     'player spec.')
+                     'policy name.')
   if os.path.isdir(value) and ':' not in value and '=' not in value:
     return f'checkpoint:{value}'
   return value

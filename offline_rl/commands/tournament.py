@@ -18,8 +18,8 @@ from absl import logging
 
 from offline_rl.commands import flags as common
 
-PLAYERS = flags.DEFINE_list('players', ['ladder'], 'Player specs: ladder, bot:NAME, '
-                            'random, checkpoint:DIR, NAME=SPEC.')
+PLAYERS = flags.DEFINE_list('players', ['ladder'], 'Policy names: ladder, NAME, '
+                            'random, checkpoint:DIR, ALIAS=NAME.')
 SCHEDULE = flags.DEFINE_enum('schedule', 'round_robin', ['round_robin', 'agents_vs_all'],
                              'Which pairs play.')
 

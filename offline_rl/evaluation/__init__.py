@@ -10,7 +10,10 @@ round robin and ladder), recipe (record, train, tournament, report). The command
 from offline_rl.evaluation.matches import GameResults
 from offline_rl.evaluation.matches import outcome
 from offline_rl.evaluation.matches import play
-from offline_rl.evaluation.runner import Player
+from offline_rl.evaluation.players import Player
+from offline_rl.evaluation.players import PolicyNameError
+from offline_rl.evaluation.players import register_bots
+from offline_rl.evaluation.players import resolve_policy
 from offline_rl.evaluation.runner import matchups
 from offline_rl.evaluation.runner import players_from_specs
 from offline_rl.evaluation.store import ResultsStore
@@ -25,6 +28,7 @@ from offline_rl.policies import random_policy
 __all__ = [
     'GameResults',
     'Player',
+    'PolicyNameError',
     'ResultsStore',
     'Shard',
     'against_pool',
@@ -35,6 +39,8 @@ __all__ = [
     'play',
     'players_from_specs',
     'random_policy',
+    'register_bots',
+    'resolve_policy',
     'round_robin',
     'run_shards',
 ]

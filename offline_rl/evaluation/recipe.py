@@ -111,9 +111,8 @@ def apply_overrides(config: config_dict.ConfigDict, overrides) -> None:
 def bot_pool(config, env) -> list[types.Policy]:
   from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
   pool = []
-  for spec in config.bots:
-    spec = spec if spec == 'ladder' or ':' in spec else f'bot:{spec}'
-    pool += [p._replace(policy_id=name) for name, p, _ in players.resolve(spec, env)]
+  for name in config.bots:
+    pool += [player.policy for player in players.resolve(name, env)]
   if len(pool) < 2:
     raise RecipeError('The recipe needs at least two bots in config.bots.')
   return pool
@@ -193,9 +192,9 @@ def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
   from offline_rl.evaluation import store as store_lib
   from offline_rl.evaluation import work
   t = config.tournament
-  players = [runner.Player(p.policy_id, p, {'kind': 'bot', 'rating': float(p.rating)})
+  players = [players_lib.Player(p.policy_id, p, {'kind': 'bot', 'rating': float(p.rating)})
              for p in pool]
-  players += [runner.Player(name, policy, info) for name, (policy, info) in
+  players += [players_lib.Player(name, policy, info) for name, (policy, info) in
               agent_policies.items()]
   store = store_lib.ResultsStore(store_path)
   known = {(r.get('env'), r['name']): r for r in store.records('agent')}
