@@ -1,10 +1,9 @@
-"""Flags shared by `offline-rl evaluate`, `tournament` and `report` (defined once here,
-so the commands can be imported side by side), and the helpers that read them.
+"""Flags used by more than one command, defined here once, and the helpers that read them.
 
-Other commands define some of the same names (`--env`, `--env_kwargs`, `--progress`
-in `offline-rl data` and `train`) with the same types. A flag that another module has
-already defined is reused rather than defined again, so several commands can be
-imported into one process (tests do) without absl's DuplicateFlagError.
+Every flag name is defined in exactly one module: a name two commands share lives here
+(one type, one default), a name only one command uses lives in that command's module.
+So any set of commands can be imported into one process (tests do) with no
+DuplicateFlagError and no flag whose default depends on which module came first.
 """
 from __future__ import annotations
 
@@ -12,45 +11,33 @@ import json
 
 from absl import flags
 
-
-class _Flag:
-  """Reads a flag by name (a FlagHolder only exists for the module that defined it)."""
-
-  def __init__(self, name: str):
-    self.name = name
-
-  @property
-  def value(self):
-    return flags.FLAGS[self.name].value
-
-
-def _define(kind: str, name: str, default, help_text: str, **kwargs) -> _Flag:
-  if name not in flags.FLAGS:
-    getattr(flags, f'DEFINE_{kind}')(name, default, help_text, **kwargs)
-  return _Flag(name)
-
-ENV = _define('string', 'env', 'skirmish/8x8', 'Environment id (see the registry).')
-ENV_KWARGS = _define('string', 'env_kwargs', '{}',
-                     'JSON object of keyword arguments for the environment.')
-STORE = _define('string', 'store', None, 'Results store (JSON Lines) to append to.')
-SEEDS = _define('list', 'seeds', ['0'], 'Evaluation seeds.')
-GAMES = _define('integer', 'games', 100, 'Games per matchup and seed (even for two '
-                'players: each map is played from both seats).')
-SHARD_SIZE = _define('integer', 'shard_size', 64, 'Games per shard: the unit of work, '
-                     'of parallelism and of resumption.')
-PROCESS_INDEX = _define('integer', 'process_index', 0, 'This process among '
-                        '--process_count sharing the same plan and store.')
-PROCESS_COUNT = _define('integer', 'process_count', 1, 'Processes sharing the work.')
-ANCHOR = _define('string', 'anchor', None, 'Player held at --anchor_rating '
-                 '(default: the strongest bot).')
-ANCHOR_RATING = _define('float', 'anchor_rating', 1000.0, 'The anchor\'s Elo.')
-COMPARE = _define('list', 'compare', [], 'Head-to-head comparisons A:B, e.g. ftbc:bc.')
-CONFIDENCE = _define('float', 'confidence', 0.95, 'Nominal coverage of intervals.')
-BOOTSTRAP = _define('integer', 'bootstrap', 1000, 'Bootstrap resamples for intervals.')
-PROGRESS = _define('bool', 'progress', True, 'Show progress bars.')
+ENV = flags.DEFINE_string('env', None, 'Environment id (see offline_rl.environments); '
+                          'tournament: several, comma-separated.')
+ENV_KWARGS = flags.DEFINE_string('env_kwargs', '{}', 'JSON object of keyword arguments '
+                                 'for the environment, e.g. \'{"length": 8}\'.')
+PROGRESS = flags.DEFINE_bool('progress', True, 'Show progress bars.')
+SEED = flags.DEFINE_integer('seed', 0, 'data record: the recording seed; skirmish: the '
+                            'games\' seed.')
+BOOTSTRAP = flags.DEFINE_integer('bootstrap', 1000, 'Bootstrap resamples for rating '
+                                 'intervals.')
+STORE = flags.DEFINE_string('store', None, 'Results store (JSON Lines) to append to.')
+SEEDS = flags.DEFINE_list('seeds', ['0'], 'Evaluation seeds.')
+GAMES = flags.DEFINE_integer('games', 100, 'Games per matchup and seed (even for two '
+                             'players: each map is played from both seats).')
+SHARD_SIZE = flags.DEFINE_integer('shard_size', 64, 'Games per shard: the unit of work, '
+                                  'of parallelism and of resumption.')
+PROCESS_INDEX = flags.DEFINE_integer('process_index', 0, 'This process among '
+                                     '--process_count sharing the same plan and store.')
+PROCESS_COUNT = flags.DEFINE_integer('process_count', 1, 'Processes sharing the work.')
+ANCHOR = flags.DEFINE_string('anchor', None, 'Player held at --anchor_rating '
+                             '(default: the strongest bot).')
+ANCHOR_RATING = flags.DEFINE_float('anchor_rating', 1000.0, 'The anchor\'s Elo.')
+COMPARE = flags.DEFINE_list('compare', [], 'Head-to-head comparisons A:B, e.g. ftbc:bc.')
+CONFIDENCE = flags.DEFINE_float('confidence', 0.95, 'Nominal coverage of intervals.')
 
 
 def make_env(env_id: str | None = None):
+  """The environment of --env (or `env_id`) with --env_kwargs; ValueError says what is wrong."""
   from offline_rl import environments  # pylint: disable=g-import-not-at-top
   try:
     kwargs = json.loads(ENV_KWARGS.value)
@@ -61,7 +48,7 @@ def make_env(env_id: str | None = None):
     raise ValueError('--env_kwargs must be a JSON object.')
   env_id = env_id or ENV.value
   if not env_id:
-    raise ValueError('Give --env, an environment id such as skirmish/8x8.')
+    raise ValueError(f'Give --env, one of: {", ".join(environments.registered())}.')
   return environments.make(env_id, **kwargs)
 
 
@@ -83,7 +70,7 @@ def comparisons() -> list[tuple[str, str]]:
 
 
 def resolve_players(command: str, specs, env):
-  """Players from specs; bad specs end the command with the reason, no traceback."""
+  """Players from policy names; a bad name ends the command with the reason."""
   from offline_rl.evaluation import runner  # pylint: disable=g-import-not-at-top
   try:
     return runner.players_from_specs(specs, env)

@@ -33,7 +33,9 @@ def main(argv):
   from offline_rl.evaluation import runner  # pylint: disable=g-import-not-at-top
   from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
   from offline_rl.evaluation import report  # pylint: disable=g-import-not-at-top
-  env_ids = [e for e in common.ENV.value.split(',') if e]
+  env_ids = [e for e in (common.ENV.value or '').split(',') if e]
+  if not env_ids:
+    common.make_env_or_exit('tournament')  # Says which environments exist.
   if len(set(env_ids)) != len(env_ids):
     raise SystemExit(f'offline-rl tournament: --env lists an environment twice: {env_ids}.')
   envs = [(env_id, common.make_env_or_exit('tournament', env_id)) for env_id in env_ids]
