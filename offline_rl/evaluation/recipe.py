@@ -29,7 +29,7 @@ from ml_collections import config_dict
 from offline_rl import types
 
 STAMP = '.recipe-stamp.json'
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXPERIMENTS = 'experiments'
 
 
 class RecipeError(RuntimeError):
@@ -77,11 +77,29 @@ def _stamp(directory: str, settings: Any, **extra) -> None:
               indent=1, default=str)
 
 
+def experiments_dir() -> str:
+  """The shipped `experiments/` folder: the installed `offline_rl.experiments` package
+  (setup.py maps the top-level folder there), else a source checkout's folder."""
+  spec = importlib.util.find_spec(f'offline_rl.{EXPERIMENTS}')
+  if spec is not None and spec.submodule_search_locations:
+    return list(spec.submodule_search_locations)[0]
+  package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return os.path.join(os.path.dirname(package_root), EXPERIMENTS)
+
+
+def find_config(path: str) -> str:
+  """`path` if it exists; else 'experiments/NAME.py' in the shipped experiments folder, so
+  the README's commands work from any directory and from a pip-installed package."""
+  head, _, rest = os.path.normpath(path).partition(os.sep)
+  if os.path.exists(path) or head != EXPERIMENTS:
+    return path
+  return os.path.join(experiments_dir(), rest)
+
+
 def load_config_file(spec: str) -> config_dict.ConfigDict:
-  """'path/to/file.py[:arg]' -> its get_config(arg); relative paths try the repo root."""
+  """'path/to/file.py[:arg]' -> its get_config(arg); see `find_config` for the path."""
   path, _, arg = spec.partition(':')
-  if not os.path.exists(path) and os.path.exists(os.path.join(REPO_ROOT, path)):
-    path = os.path.join(REPO_ROOT, path)
+  path = find_config(path)
   if not os.path.exists(path):
     raise RecipeError(f'No config file {path!r}; give a path such as experiments/bc.py:bc.')
   module_spec = importlib.util.spec_from_file_location(
