@@ -233,4 +233,4 @@ def test_programs_are_shared_by_stated_key_and_the_cache_is_bounded(duel, monkey
   np.testing.assert_array_equal(evaluation.outcome(r), 0.0)
   evaluation.play(duel, [left, right], seed=0, num_games=4)
   assert len(matches._programs) == 2  # The oldest was dropped.
-  assert (duel, 'net') not in matches._programs
+  assert (duel, 2, 'net') not in matches._programs

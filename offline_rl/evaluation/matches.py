@@ -205,9 +205,10 @@ def _program(env, policies: Sequence[types.Policy], program_key):
   other params (bots of one family, checkpoints of one architecture) can share it. A
   caller that knows two sets of functions are equivalent (two loaded checkpoints of
   one network are different closures of the same code) states it with an equal
-  `program_key`; nothing is inferred by inspecting functions.
+  `program_key`, a promise that the functions in each seat behave alike; nothing is
+  inferred by inspecting functions.
   """
-  key = (env, program_key if program_key is not None
+  key = (env, len(policies), program_key if program_key is not None
          else tuple((p.apply, p.init_state) for p in policies))
   if key in _programs:
     _programs.move_to_end(key)
