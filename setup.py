@@ -1,9 +1,11 @@
 """offline_rl: offline reinforcement learning research platform (JAX)."""
 import setuptools
 
-# The top-level folders agents/, datasets/ and environments/ install as subpackages of
-# offline_rl: their bare names collide with popular PyPI packages (see docs/ARCHITECTURE).
-_MAPPED = {'agents': 'agents', 'datasets': 'datasets', 'environments': 'environments'}
+# The top-level folders agents/, datasets/, environments/ and experiments/ install as
+# subpackages of offline_rl: their bare names collide with popular PyPI packages (see
+# docs/ARCHITECTURE), and an installed package needs the recipes `offline-rl demo` runs.
+_MAPPED = {'agents': 'agents', 'datasets': 'datasets', 'environments': 'environments',
+           'experiments': 'experiments'}
 
 
 def _packages():

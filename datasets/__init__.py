@@ -7,14 +7,10 @@ Public API (see docs/data.md):
   convert(source, destination, *, file_format)
   import_minari(dataset_id_or_path, destination, ...)
   import_d4rl(hdf5_path, destination, ...)
-  resolve_policy(env, name) / register_policies(family, resolver)
 """
 from offline_rl.datasets.converters import convert
 from offline_rl.datasets.converters import import_d4rl
 from offline_rl.datasets.converters import import_minari
-from offline_rl.datasets.policies import policy_names
-from offline_rl.datasets.policies import register_policies
-from offline_rl.datasets.policies import resolve_policy
 from offline_rl.datasets.reader import Dataset
 from offline_rl.datasets.reader import DatasetError
 from offline_rl.datasets.reader import load
@@ -30,9 +26,6 @@ __all__ = [
     'import_d4rl',
     'import_minari',
     'load',
-    'policy_names',
     'record',
-    'register_policies',
-    'resolve_policy',
     'validate',
 ]

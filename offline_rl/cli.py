@@ -41,7 +41,22 @@ def run(argv=None):
   if any(arg in ('-h', '--help', '-help') for arg in argv[2:]):
     print(_command_help(name, module))
     sys.exit(0)
-  app.run(module.main, argv=[f'offline-rl {name}'] + argv[2:])
+  app.run(module.main, argv=[f'offline-rl {name}'] + _shipped_configs(argv[2:]))
+
+
+def _shipped_configs(args: list[str]) -> list[str]:
+  """--config=experiments/X.py[:arg] names the shipped recipe when no such file is here,
+  so an installed package runs the same commands as a source checkout."""
+  from offline_rl.evaluation import recipe  # pylint: disable=g-import-not-at-top
+  out = list(args)
+  for i, arg in enumerate(out):
+    if arg.startswith('--config='):
+      path, sep, rest = arg[len('--config='):].partition(':')
+      out[i] = f'--config={recipe.find_config(path)}{sep}{rest}'
+    elif arg == '--config' and i + 1 < len(out):
+      path, sep, rest = out[i + 1].partition(':')
+      out[i + 1] = f'{recipe.find_config(path)}{sep}{rest}'
+  return out
 
 
 def _command_help(name: str, module) -> str:

@@ -19,3 +19,16 @@ def test_command_help_lists_its_flags():
   out = _cli('data', '--help')
   assert out.returncode == 0
   assert '--matchup' in out.stdout and '--num_episodes' in out.stdout
+
+
+def test_commands_share_flags_without_clashes_or_order_dependent_defaults():
+  """Every flag name is defined once, so commands import side by side in any order."""
+  script = ('from absl import flags\n'
+            'from offline_rl.commands import tournament, skirmish, data, evaluate, report, train\n'
+            'print(flags.FLAGS["env"].default, flags.FLAGS["bootstrap"].default)')
+  out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.split() == ['None', '1000']
+  record = _cli('data', 'record', '/tmp/never-written', '--matchup=random')
+  assert record.returncode == 1 and 'Give --env, one of:' in record.stderr

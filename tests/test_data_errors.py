@@ -13,6 +13,7 @@ from offline_rl.datasets import converters
 from offline_rl.datasets import writer as writer_lib
 from offline_rl.environments import make
 from offline_rl.environments import toy
+from offline_rl.evaluation import players
 
 
 @pytest.fixture(scope='module')
@@ -215,9 +216,9 @@ def test_bad_record_arguments(env, tmp_path):
     datasets.record(env, [(toy.bot(1.0),)], tmp_path / 'x', num_episodes=2)
   with pytest.raises(ValueError, match='file_format'):
     datasets.record(env, MATCHUPS, tmp_path / 'x', num_episodes=2, file_format='csv')
-  with pytest.raises(KeyError, match='corridor-bot-SKILL'):
-    datasets.resolve_policy(env, 'rushbot')
-  policy = datasets.resolve_policy(env, 'corridor-bot-0.25@1234')
+  with pytest.raises(players.PolicyNameError, match='corridor-bot-SKILL'):
+    players.resolve_policy('rushbot', env)
+  policy = players.resolve_policy('corridor-bot-0.25@1234', env)
   assert policy.rating == 1234.0 and policy.policy_id == 'corridor-bot-0.25'
 
 

@@ -8,6 +8,7 @@ import pytest
 from offline_rl import data
 from offline_rl import datasets
 from offline_rl.datasets import _lazy
+from offline_rl.evaluation import players
 
 
 def _episode(i, length):
@@ -250,9 +251,9 @@ def test_cli_record_with_named_bots(tmp_path, capsys):
 def test_skirmish_bots_resolve_by_name():
   from offline_rl.environments import make  # pylint: disable=g-import-not-at-top
   env = make('skirmish/8x8')
-  policy = datasets.resolve_policy(env, 'bot/rush-3@1234')
+  policy = players.resolve_policy('bot/rush-3@1234', env)
   assert policy.policy_id == 'bot/rush-3' and policy.rating == 1234.0
-  assert 'rush-3' in datasets.policy_names(env)
+  assert 'rush-3' in players.bot_names(env)
 
 
 def test_envlogger_tfds_backend_dataset_loads(tmp_path):

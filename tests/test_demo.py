@@ -7,11 +7,13 @@ matchup kinds), which takes minutes on two cores, so it is marked slow.
 """
 import json
 import os
+import re
 
 import pytest
 from ml_collections import config_dict
 
-from offline_rl.benchmark import recipe
+from offline_rl import ratings
+from offline_rl.evaluation import recipe
 
 
 def _tiny_config(workdir, env='toy/corridor-v0'):
@@ -49,6 +51,54 @@ def test_tiny_recipe_runs_end_to_end(finished):
   assert stamp['settings']['init_from'].endswith(os.path.join('agents', 'bc'))
   bc_stamp = json.load(open(os.path.join(outcome.workdir, 'agents', 'bc', recipe.STAMP)))
   assert stamp['episodes'] < bc_stamp['episodes']
+
+
+def _md_rows(text, heading):
+  """{first cell: cells} of the Markdown table under `### heading`."""
+  block = text.split(f'### {heading}\n\n', 1)[1].split('\n\n', 1)[0]
+  rows = [[c.strip() for c in line.strip('|').split('|')]
+          for line in block.strip().splitlines()[2:]]
+  return {row[0]: row for row in rows}
+
+
+def test_the_report_states_what_the_store_holds(finished):
+  """The report's verdict, win rate and ratings are the ones the results store gives.
+
+  Recounted from the raw store lines and refitted with offline_rl.ratings, so a report
+  that swaps players, miscounts games or mislabels the better agent fails here.
+  """
+  _, outcome = finished
+  text = open(outcome.report['markdown']).read()
+  outcomes = []
+  for line in open(os.path.join(outcome.workdir, 'results.jsonl')):
+    record = json.loads(line)
+    if record['type'] == 'games':
+      a, b = record['players']
+      outcomes += [(a, b, 1.0 if ra > rb else 0.5 if ra == rb else 0.0)
+                   for ra, rb in record['returns']]
+  head = [(a, s) for a, b, s in outcomes if {a, b} == {'ftbc', 'bc'}]
+  ftbc_rate = sum(s if a == 'ftbc' else 1 - s for a, s in head) / len(head)
+  row = _md_rows(text, 'Head to head')['ftbc vs bc']
+  assert row[1] == f'{100 * ftbc_rate:.0f}%' and int(row[3]) == len(head)
+  lo, hi = (int(x) / 100 for x in re.findall(r'(\d+)%', row[2]))
+  verdict = row[7]
+  if verdict == 'ftbc beats bc':
+    assert ftbc_rate > 0.5 and lo > 0.5
+  elif verdict == 'bc beats ftbc':
+    assert ftbc_rate < 0.5 and hi < 0.5
+  else:
+    assert verdict == 'not separated at this confidence' and lo <= 0.5 <= hi
+  # Ratings: the anchor the report names, refitted from the same games.
+  anchor = re.search(r'anchored at (\S+) = 1000', text).group(1)
+  counts = ratings.counts_from_outcomes(outcomes)
+  fitted = dict(zip(counts.names, ratings.fit(counts, anchor)))
+  table = _md_rows(text, 'Ratings')
+  assert set(table) == set(fitted)
+  for name, cells in table.items():
+    assert int(cells[2]) == round(fitted[name]), (name, cells)
+  listed = [float(cells[2]) for cells in table.values()]
+  assert listed == sorted(listed, reverse=True)  # Strongest first.
+  assert int(row[4]) == round(fitted['ftbc'] - fitted['bc'])
 
 
 def test_an_agent_joins_by_configuration_alone(finished):

@@ -201,7 +201,7 @@ def test_shared_seat_path_equals_separate_seats(duel, monkeypatch):
   assert matches._can_share([a, b], (a.params, b.params))
   shared = evaluation.play(duel, [a, b], seed=5, num_games=12)
   monkeypatch.setattr(matches, 'SHARED_PARAMS_LIMIT', -1)
-  monkeypatch.setattr(matches, '_COMPILED', {})
+  monkeypatch.setattr(matches, '_programs', matches.collections.OrderedDict())
   separate = evaluation.play(duel, [a, b], seed=5, num_games=12)
   for x, y in zip(shared, separate):
     np.testing.assert_array_equal(x, y)
@@ -216,16 +216,21 @@ def _closure_policy(name, direction):
   return types.Policy(name, apply, ())
 
 
-def test_equal_closures_share_code_and_different_ones_do_not(duel):
+def test_programs_are_shared_by_stated_key_and_the_cache_is_bounded(duel, monkeypatch):
+  monkeypatch.setattr(matches, '_programs', matches.collections.OrderedDict())
+  monkeypatch.setattr(matches, 'PROGRAM_CACHE_SIZE', 2)
   right, right2, left = (_closure_policy('r', 2), _closure_policy('r2', 2),
                          _closure_policy('l', 1))
-  assert matches._same_function(right.apply, right2.apply)
-  assert not matches._same_function(right.apply, left.apply)
-  weights = lambda w: (lambda x: x * w)
-  assert not matches._same_function(weights(np.ones(2)), weights(np.ones(2)))
-  assert matches.canonical_function(right2.apply) is matches.canonical_function(right.apply)
-  # Merging must never change behaviour: 'stay' (1) never wins, 'right' (2) always does.
-  r = evaluation.play(duel, [right, left], seed=0, num_games=4)
+  # 'stay' (1) never wins, 'right' (2) always does.
+  r = evaluation.play(duel, [right, left], seed=0, num_games=4, program_key='net')
   np.testing.assert_array_equal(evaluation.outcome(r), 1.0)
+  # Equivalent closures under one stated key: one program, the same behaviour.
+  r = evaluation.play(duel, [right2, left], seed=0, num_games=4, program_key='net')
+  np.testing.assert_array_equal(evaluation.outcome(r), 1.0)
+  assert len(matches._programs) == 1
+  # Without a key, functions are told apart by identity: a new program each.
   r = evaluation.play(duel, [left, right2], seed=0, num_games=4)
   np.testing.assert_array_equal(evaluation.outcome(r), 0.0)
+  evaluation.play(duel, [left, right], seed=0, num_games=4)
+  assert len(matches._programs) == 2  # The oldest was dropped.
+  assert (duel, 2, 'net') not in matches._programs

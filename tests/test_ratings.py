@@ -35,6 +35,20 @@ def test_recovers_known_strengths():
   np.testing.assert_allclose(shifted + 1000.0, fitted, atol=1e-6)
 
 
+def test_mean_anchor_and_virtual_games():
+  """No anchor holds the mean; virtual games keep a perfect record finite and pull it in."""
+  counts = synthetic(np.random.default_rng(1), 400)
+  mean = ratings.fit(counts, None, prior_sd=np.inf)
+  assert mean.mean() == pytest.approx(1000.0)
+  anchored = ratings.fit(counts, 'anchor', prior_sd=np.inf)
+  np.testing.assert_allclose(mean - mean[0], anchored - anchored[0], atol=1e-6)
+  sweep = ratings.counts_from_outcomes([('a', 'b', 1.0)] * 8 + [('b', 'c', 0.5)] * 8)
+  strong, weak = (ratings.fit(sweep, None, prior_sd=np.inf, prior_games=g) for g in (0.3, 3))
+  assert np.all(np.isfinite(strong)) and 0 < weak[0] - weak[1] < strong[0] - strong[1]
+  rated = ratings.rate(sweep, None, prior_sd=np.inf, prior_games=0.3, num_samples=50)
+  assert np.all(rated.lower <= rated.rating) and np.all(rated.rating <= rated.upper)
+
+
 def test_intervals_cover_the_truth_at_their_nominal_rate():
   rng = np.random.default_rng(123)
   covered = {0.9: [], 0.5: []}

@@ -1,15 +1,15 @@
-"""Skirmish bots, the Bradley-Terry fit, ladder selection and the shipped ladder."""
+"""Skirmish bots, their calibration (round robin, ratings, ladder) and the shipped ladder."""
 import json
 
 import jax
 import numpy as np
 import pytest
 
+from offline_rl import ratings
 from offline_rl import types
 from offline_rl.environments import make
 from offline_rl.environments.skirmish import bots
-from offline_rl.environments.skirmish import calibration
-from offline_rl.environments.skirmish import ratings
+from offline_rl.evaluation import calibration
 
 
 def test_names_and_unknown_bot_error():
@@ -39,24 +39,23 @@ def test_shipped_ladder_is_rated_and_smooth():
     assert r['ci_low'] <= r['rating'] <= r['ci_high'], name
 
 
-def test_bradley_terry_recovers_ratings_with_intervals():
-  rng = np.random.default_rng(0)
-  truth = np.array([800.0, 950.0, 1000.0, 1250.0])
-  truth = truth - truth.mean() + 1000.0
-  B, n = len(truth), 400
-  wins, games = np.zeros((B, B)), np.zeros((B, B))
-  for i in range(B):
-    for j in range(i + 1, B):
-      w = rng.binomial(n, ratings.win_probability(truth[i], truth[j]))
-      wins[i, j], wins[j, i] = w, n - w
-      games[i, j] = games[j, i] = n
-  fitted = ratings.fit(wins, games, prior_games=0.0)
-  np.testing.assert_allclose(fitted, truth, atol=40)
-  low, high = ratings.bootstrap(wins, games, num_samples=100, prior_games=0.0)
-  assert np.all(low <= fitted) and np.all(fitted <= high)
-  assert np.all(high - low < 120)
-  with pytest.raises(ValueError, match=r'\[B, B\]'):
-    ratings.fit(np.zeros((2, 3)), np.zeros((2, 3)))
+def _counts_from_points(names, points, games):
+  """PairCounts with the fewest draws that give `points` (draws count half each way)."""
+  wins = np.floor(np.asarray(points)).astype(np.int64)
+  return ratings.PairCounts(list(names), wins,
+                            np.asarray(games, np.int64) - wins - wins.T)
+
+
+def test_shipped_ladder_is_what_its_games_give():
+  """Refitting the shipped games reproduces the shipped ratings and ladder."""
+  with open(bots.LADDER_FILE) as f:
+    record = json.load(f)
+  counts = _counts_from_points(record['pool'], record['wins'], record['games'])
+  np.testing.assert_array_equal(counts.score, record['wins'])
+  refit = calibration.summarize(counts, bootstrap_samples=20)
+  assert refit['ladder'] == record['ladder']
+  for name, entry in record['ratings'].items():
+    assert abs(refit['ratings'][name]['rating'] - entry['rating']) < 0.01, name
 
 
 def test_select_ladder_keeps_neighbours_between_60_and_80_percent():
@@ -66,7 +65,7 @@ def test_select_ladder_keeps_neighbours_between_60_and_80_percent():
   index = [names.index(n) for n in ladder]
   assert index == sorted(index) and len(ladder) >= 6
   for a, b in zip(index, index[1:]):
-    assert 0.6 <= ratings.win_probability(rating[b], rating[a]) <= 0.8
+    assert 0.6 <= ratings.expected_score(rating[b], rating[a]) <= 0.8
 
 
 @pytest.fixture(scope='module')
@@ -75,17 +74,17 @@ def quick_round_robin():
   env = make('skirmish/8x8')
   names = [p.policy_id.split('/')[1] for p in bots.ladder(env)]
   pool = [names[0], names[len(names) // 2], names[-1]]
-  wins, games, stats = calibration.round_robin(env, pool, games_per_pair=16, seed=1)
-  return pool, wins, games, stats
+  counts, stats = calibration.round_robin(env, pool, games_per_pair=16, seed=1)
+  return pool, counts, stats
 
 
 def test_ladder_is_monotone_on_a_quick_check(quick_round_robin):
-  pool, wins, games, stats = quick_round_robin
-  rate = wins / np.maximum(games, 1)
+  pool, counts, stats = quick_round_robin
+  rate = ratings.win_rate_matrix(counts)
   assert rate[1, 0] > 0.5 and rate[2, 1] > 0.5, (pool, rate)
   assert rate[2, 0] >= 0.8, (pool, rate)
   assert stats['games'] == 3 * 16
-  record = calibration.summarize(pool, wins, games, bootstrap_samples=20)
+  record = calibration.summarize(counts, bootstrap_samples=20)
   r = [record['ratings'][n]['rating'] for n in pool]
   assert r[0] < r[1] < r[2]
 
@@ -114,11 +113,12 @@ def test_bots_vmap_over_params_and_only_act_when_due():
 def test_ladder_neighbours_on_the_default_map():
   env = make('skirmish/16x16')
   names = [p.policy_id.split('/')[1] for p in bots.ladder(env)]
-  wins, games, _ = calibration.round_robin(env, names, games_per_pair=32, seed=7)
-  steps = np.array([wins[i + 1, i] / games[i + 1, i] for i in range(len(names) - 1)])
+  counts, _ = calibration.round_robin(env, names, games_per_pair=32, seed=7)
+  rate = ratings.win_rate_matrix(counts)
+  steps = np.array([rate[i + 1, i] for i in range(len(names) - 1)])
   print(dict(zip(names[1:], steps.round(2))))
   # On average a step up the ladder wins 60-80% (with 32 games a pair: +-9% each);
   # no step loses clearly, and the top beats the bottom nearly always.
   assert 0.6 <= steps.mean() <= 0.8, steps
   assert steps.min() >= 0.4, steps
-  assert wins[-1, 0] / games[-1, 0] >= 0.95
+  assert rate[-1, 0] >= 0.95

@@ -6,9 +6,8 @@ registers them): 'offline_rl/Skirmish-8x8-v0', 'offline_rl/Skirmish-16x16-v0',
 'offline_rl/Skirmish-32x32-v0' (kwargs: opponent, level, seat, render_mode).
 
 Modules: game (rules, the functional environment), bots (the graded bot family and
-the ladder), calibration + ratings (round robin, Bradley-Terry fit), arena (batched
-bot games), render (frames, records, the HTML viewer), views (gymnasium and
-PettingZoo views).
+the ladder that offline_rl.evaluation.calibration made), render (frames, records, the
+HTML viewer), views (gymnasium and PettingZoo views).
 """
 import gymnasium as _gymnasium
 

@@ -7,8 +7,8 @@
       --matchup=corridor-bot-1@1500,corridor-bot-0.5@1100 [--matchup=...]
       [--num_episodes=1000] [--seed=0] [--num_envs=64] [--format=tfrecord]
 
-Policies are named as their environment family resolves them
-(`offline_rl.datasets.resolve_policy`); 'NAME@RATING' sets the recorded rating.
+Policies are named as everywhere else (`offline_rl.evaluation.players`: a bot's NAME,
+random, checkpoint:DIR, ...); 'NAME@RATING' sets the recorded rating.
 """
 from __future__ import annotations
 
@@ -18,41 +18,27 @@ import sys
 from absl import flags
 import numpy as np
 
+from offline_rl.commands import flags as common
+
 FLAGS = flags.FLAGS
 _ACTIONS = ('info', 'inspect', 'convert', 'record')
 
 
-def _define(kind: str, name: str, default, *args, **kwargs):
-  """Defines a flag unless another command module already did (same name, same type).
-
-  Commands are imported side by side in one process (tests do). Our definitions allow
-  override, so a command imported later may define the same name without absl's
-  DuplicateFlagError; one defined earlier is reused.
-  """
-  if name not in FLAGS:
-    getattr(flags, f'DEFINE_{kind}')(name, default, *args, allow_override=True,
-                                     **kwargs)
-
-
-_define('integer', 'episode', 0, 'inspect: which episode to show.')
-_define('integer', 'max_steps', 20, 'inspect: steps to print (the rest elided).')
-_define('enum', 'from', 'rlds', ['rlds', 'minari', 'd4rl'],
-        'convert: what SOURCE is: an RLDS directory, a Minari dataset id, or '
-        'a D4RL-style HDF5 file.')
-_define('enum', 'format', None, ['tfrecord', 'array_record'],
-        'convert/record: shard file format (convert default: array_record; '
-        'record default: tfrecord).')
-_define('string', 'env', None, 'record: environment id (offline_rl.environments).')
-_define('string', 'env_kwargs', '{}', 'record: JSON keyword arguments of the env.')
-_define('multi_string', 'matchup', [], 'record: one seat-list per flag, policies '
-        'separated by commas, e.g. corridor-bot-1,corridor-bot-0.5.')
-_define('integer', 'num_episodes', 100, 'record: games to record (one RLDS episode '
-        'per seat and game).')
-_define('integer', 'seed', 0, 'record: seed.')
-_define('integer', 'num_envs', 64, 'record: environments run in parallel.')
-_define('integer', 'episodes_per_shard', 1000, 'record/convert: games per shard.')
-_define('bool', 'overwrite', False, 'record/convert: replace an existing DEST.')
-_define('bool', 'progress', True, 'record: show a progress bar.')
+flags.DEFINE_integer('episode', 0, 'inspect: which episode to show.')
+flags.DEFINE_integer('max_steps', 20, 'inspect: steps to print (the rest elided).')
+flags.DEFINE_enum('from', 'rlds', ['rlds', 'minari', 'd4rl'],
+                  'convert: what SOURCE is: an RLDS directory, a Minari dataset id, or '
+                  'a D4RL-style HDF5 file.')
+flags.DEFINE_enum('format', None, ['tfrecord', 'array_record'],
+                  'convert/record: shard file format (convert default: array_record; '
+                  'record default: tfrecord).')
+flags.DEFINE_multi_string('matchup', [], 'record: one seat-list per flag, policies '
+                          'separated by commas, e.g. corridor-bot-1,corridor-bot-0.5.')
+flags.DEFINE_integer('num_episodes', 100, 'record: games to record (one RLDS episode '
+                     'per seat and game).')
+flags.DEFINE_integer('num_envs', 64, 'record: environments run in parallel.')
+flags.DEFINE_integer('episodes_per_shard', 1000, 'record/convert: games per shard.')
+flags.DEFINE_bool('overwrite', False, 'record/convert: replace an existing DEST.')
 
 
 def _usage(message: str) -> int:
@@ -171,26 +157,19 @@ def inspect(path: str, episode: int, max_steps: int) -> None:
 
 def record(dest: str) -> None:
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
-  from offline_rl import environments  # pylint: disable=g-import-not-at-top
-  if not FLAGS.env:
-    raise ValueError('record needs --env (one of: '
-                     f'{", ".join(environments.registered())}).')
-  try:
-    kwargs = json.loads(FLAGS.env_kwargs)
-  except ValueError as e:
-    raise ValueError(f'--env_kwargs is not valid JSON: {e}') from e
-  env = environments.make(FLAGS.env, **kwargs)
+  env = common.make_env()
+  from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
   if not FLAGS.matchup:
-    names = datasets.policy_names(env)
     raise ValueError('record needs at least one --matchup=POLICY[,POLICY] (one policy '
-                     f'per seat; {env.spec.num_players} here). Known policies: '
-                     f'{", ".join(names) or "(none listed)"}.')
-  matchups = [[datasets.resolve_policy(env, name.strip()) for name in m.split(',')]
+                     f'per seat; {env.spec.num_players} here). Bots: '
+                     f'{", ".join(players.bot_names(env)) or "(none listed)"}; or '
+                     'random, checkpoint:DIR.')
+  matchups = [[players.resolve_policy(name, env) for name in m.split(',')]
               for m in FLAGS.matchup]
   result = datasets.record(env, matchups, dest, num_episodes=FLAGS.num_episodes,
-                           seed=FLAGS.seed, num_envs=FLAGS.num_envs,
+                           seed=common.SEED.value, num_envs=FLAGS.num_envs,
                            file_format=FLAGS.format or 'tfrecord',
-                           progress=FLAGS.progress,
+                           progress=common.PROGRESS.value,
                            episodes_per_shard=FLAGS.episodes_per_shard,
                            overwrite=FLAGS.overwrite)
   print(f'recorded {result["games"]} games = {result["episodes"]} episodes, '
@@ -235,7 +214,8 @@ def main(argv):
       convert(rest[0], rest[1])
     else:
       record(rest[0])
-  except (datasets.DatasetError, filters.FilterError, KeyError, ValueError) as e:
+  except (datasets.DatasetError, filters.FilterError, FileNotFoundError, KeyError,
+          ValueError) as e:
     message = e.args[0] if isinstance(e, KeyError) and e.args else e
     print(f'offline-rl data {action}: error: {message}', file=sys.stderr)
     return 1

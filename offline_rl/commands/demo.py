@@ -18,8 +18,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-_DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), 'experiments', 'unplugged.py')
+from offline_rl.evaluation import recipe
+
+_DEFAULT = os.path.join(recipe.experiments_dir(), 'unplugged.py')
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', _DEFAULT, 'The recipe: experiments/unplugged.py[:tiny], fields overridable '
@@ -30,7 +31,6 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   if len(argv) > 1:
     raise flags.ValidationError(f'offline-rl demo: unexpected arguments {argv[1:]}.')
-  from offline_rl.benchmark import recipe  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   try:
     outcome = recipe.run(_CONFIG.value)

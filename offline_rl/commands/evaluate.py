@@ -3,8 +3,8 @@
   offline-rl evaluate --env=skirmish/8x8 --agent=runs/demo/bc --opponents=ladder --games=200
   offline-rl evaluate --env=toy/corridor-v0 --env_kwargs='{"num_players": 1}' --agent=random
 
---agent is a player spec (bot:NAME, random, checkpoint:DIR, NAME=SPEC) or a run
-directory. Two-player environments: the agent plays --games games against each
+--agent is a policy name (offline_rl.evaluation.players: NAME or bot:NAME, random,
+checkpoint:DIR, ALIAS=NAME, ...) or a run directory. Two-player environments: the agent plays --games games against each
 opponent per seed, seats alternating; prints win/draw/loss with intervals. Single-agent
 environments: prints the mean return with its interval. Results go to --store (default:
 a fresh file under runs/evaluate/), so a long evaluation can be resumed or split with
@@ -18,18 +18,18 @@ import time
 from absl import flags
 from absl import logging
 
-from offline_rl.benchmark import flags as common
+from offline_rl.commands import flags as common
 
 AGENT = flags.DEFINE_string('agent', None, 'The player to evaluate: a run directory or a '
-                            'player spec (bot:NAME, random, checkpoint:DIR, NAME=SPEC).')
-OPPONENTS = flags.DEFINE_list('opponents', ['ladder'], 'Opponent player specs (two-player '
-                              'environments): ladder, bot:NAME, random, checkpoint:DIR.')
+                            'policy name (NAME, random, checkpoint:DIR, ALIAS=NAME).')
+OPPONENTS = flags.DEFINE_list('opponents', ['ladder'], 'Opponent policy names (two-player '
+                              'environments): ladder, NAME, random, checkpoint:DIR.')
 
 
 def _agent_spec(value: str) -> str:
   if value is None:
     raise SystemExit('offline-rl evaluate: --agent is required: a run directory or a '
-                     'player spec.')
+                     'policy name.')
   if os.path.isdir(value) and ':' not in value and '=' not in value:
     return f'checkpoint:{value}'
   return value
@@ -38,7 +38,7 @@ def _agent_spec(value: str) -> str:
 def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   del argv
-  from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import players as players_lib  # pylint: disable=g-import-not-at-top
   env = common.make_env_or_exit('evaluate')
   agent = common.resolve_players('evaluate', [_agent_spec(AGENT.value)], env)
   if len(agent) != 1:
@@ -60,7 +60,7 @@ def main(argv):
   results = store_lib.ResultsStore(store)
   env_id = env.spec.env_id
   if common.PROCESS_INDEX.value == 0:
-    results.append(*[benchmark.players.agent_record(p.name, env_id, p.info) for p in players])
+    results.append(*[players_lib.agent_record(p.name, env_id, p.info) for p in players])
   shards = work.plan(env_id, matchups, games_per_match=common.GAMES.value,
                      seeds=common.seeds(), shard_size=common.SHARD_SIZE.value)
   work.run_shards(shards, results, envs={env_id: env},
@@ -77,7 +77,7 @@ def _print(results, agent_name: str, num_players: int) -> None:
   from rich import table as rich_table  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from offline_rl import ratings  # pylint: disable=g-import-not-at-top
-  from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
   games = [g for g in results.games() if agent_name in g['players']]
   table = rich_table.Table(title=f'{agent_name}: {common.CONFIDENCE.value:.0%} intervals')
   if num_players == 1:

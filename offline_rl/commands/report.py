@@ -11,7 +11,7 @@ import os
 
 from absl import flags
 
-from offline_rl.benchmark import flags as common
+from offline_rl.commands import flags as common
 
 OUT = flags.DEFINE_string('out', None, 'Report directory (default: report/ beside the store).')
 TITLE = flags.DEFINE_string('title', 'Benchmark report', 'The report\'s title.')
@@ -24,7 +24,7 @@ def main(argv):
   if not common.STORE.value:
     raise SystemExit('offline-rl report: --store is required: the results file to '
                      'report on.')
-  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import report  # pylint: disable=g-import-not-at-top
   out = OUT.value or os.path.join(os.path.dirname(os.path.abspath(common.STORE.value)),
                                   'report')
   try:

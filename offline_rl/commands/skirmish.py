@@ -20,12 +20,12 @@ import sys
 
 from absl import flags
 
+from offline_rl.commands import flags as common
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('size', 16, 'Map size: 8, 16 or 32.')
 flags.DEFINE_integer('games_per_pair', 16, 'calibrate: games per pair of bots (even).')
-flags.DEFINE_integer('seed', 0, 'Seed of the games (calibrate) or of the live game.')
 flags.DEFINE_list('pool', [], 'calibrate: bot names (default: every bot).')
-flags.DEFINE_integer('bootstrap', 200, 'calibrate: bootstrap samples for the intervals.')
 flags.DEFINE_string('output', None, 'calibrate: JSON path; replay: HTML path.')
 flags.DEFINE_string('bot0', 'rush-6', 'replay: bot of seat 0 (live game).')
 flags.DEFINE_string('bot1', 'economic-5', 'replay: bot of seat 1 (live game).')
@@ -61,15 +61,15 @@ def _print_ratings(record: dict) -> None:
 
 def _calibrate() -> None:
   from rich.progress import Progress  # pylint: disable=g-import-not-at-top
-  from offline_rl.environments.skirmish import calibration  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import calibration  # pylint: disable=g-import-not-at-top
   from offline_rl.environments.skirmish import game  # pylint: disable=g-import-not-at-top
   env = game.Skirmish(FLAGS.size, max_ticks=FLAGS.max_ticks)
   pool = FLAGS.pool or list(calibration.DEFAULT_POOL)
   with Progress() as progress:
     task = progress.add_task('round robin', total=None)
     record = calibration.calibrate(
-        env, pool, games_per_pair=FLAGS.games_per_pair, seed=FLAGS.seed,
-        bootstrap_samples=FLAGS.bootstrap,
+        env, pool, games_per_pair=FLAGS.games_per_pair, seed=common.SEED.value,
+        bootstrap_samples=common.BOOTSTRAP.value,
         progress=lambda done, total: progress.update(task, completed=done, total=total))
   _print_ratings(record)
   stats = record['stats']
@@ -102,13 +102,13 @@ def _replay() -> None:
   else:
     env = game.Skirmish(FLAGS.size, max_ticks=FLAGS.max_ticks)
     policies = [bots.bot(FLAGS.bot0, env), bots.bot(FLAGS.bot1, env)]
-    actions, states = render.record(env, policies, FLAGS.seed)
+    actions, states = render.record(env, policies, common.SEED.value)
     meta = {'size': env.size, 'max_ticks': env.max_ticks, 'bot0': FLAGS.bot0,
-            'bot1': FLAGS.bot1, 'seed': FLAGS.seed}
+            'bot1': FLAGS.bot1, 'seed': common.SEED.value}
     if FLAGS.save_record:
-      render.save_record(FLAGS.save_record, FLAGS.seed, actions, meta)
+      render.save_record(FLAGS.save_record, common.SEED.value, actions, meta)
       print(f'Wrote the game record {FLAGS.save_record}')
-    title = f'Skirmish: {FLAGS.bot0} (blue) vs {FLAGS.bot1} (red), seed {FLAGS.seed}'
+    title = f'Skirmish: {FLAGS.bot0} (blue) vs {FLAGS.bot1} (red), seed {common.SEED.value}'
   render.write_html(FLAGS.output, env, states, title=title, meta=meta)
   outcome = states.outcome[-1]
   print(f'{len(states.tick) - 1} ticks; outcome {outcome.tolist()}; wrote {FLAGS.output}')

@@ -16,10 +16,10 @@ from __future__ import annotations
 from absl import flags
 from absl import logging
 
-from offline_rl.benchmark import flags as common
+from offline_rl.commands import flags as common
 
-PLAYERS = flags.DEFINE_list('players', ['ladder'], 'Player specs: ladder, bot:NAME, '
-                            'random, checkpoint:DIR, NAME=SPEC.')
+PLAYERS = flags.DEFINE_list('players', ['ladder'], 'Policy names: ladder, NAME, '
+                            'random, checkpoint:DIR, ALIAS=NAME.')
 SCHEDULE = flags.DEFINE_enum('schedule', 'round_robin', ['round_robin', 'agents_vs_all'],
                              'Which pairs play.')
 
@@ -30,10 +30,12 @@ def main(argv):
   if not common.STORE.value:
     raise SystemExit('offline-rl tournament: --store is required: the results file to '
                      'append to.')
-  from offline_rl import benchmark  # pylint: disable=g-import-not-at-top
-  from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
-  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
-  env_ids = [e for e in common.ENV.value.split(',') if e]
+  from offline_rl.evaluation import runner  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import report  # pylint: disable=g-import-not-at-top
+  env_ids = [e for e in (common.ENV.value or '').split(',') if e]
+  if not env_ids:
+    common.make_env_or_exit('tournament')  # Says which environments exist.
   if len(set(env_ids)) != len(env_ids):
     raise SystemExit(f'offline-rl tournament: --env lists an environment twice: {env_ids}.')
   envs = [(env_id, common.make_env_or_exit('tournament', env_id)) for env_id in env_ids]
@@ -42,7 +44,7 @@ def main(argv):
     if len(players) < 2 and env.spec.num_players == 2:
       raise SystemExit(f'offline-rl tournament: a tournament in {env_id} needs at least '
                        'two players.')
-  benchmark.run_all(common.STORE.value, envs, PLAYERS.value,
+  runner.run_all(common.STORE.value, envs, PLAYERS.value,
                     games_per_match=common.GAMES.value, seeds=common.seeds(),
                     shard_size=common.SHARD_SIZE.value, schedule=SCHEDULE.value,
                     process_index=common.PROCESS_INDEX.value,

@@ -18,6 +18,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from offline_rl import cores
+from offline_rl.commands import flags as common
 from offline_rl.learner import experiment
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -25,7 +26,6 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, '
                                'config. An existing run there is resumed.')
-_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 _CPU_CORES = flags.DEFINE_integer(
     'cpu_cores', 0, 'CPU cores to compute on (0: all). One core trains small networks '
     'faster on a 2-core machine; see docs/learner.md.')
@@ -47,6 +47,6 @@ def main(argv):
     experiment.check_config(config)
   except ValueError as error:
     raise SystemExit(f'offline-rl train: {error}') from error
-  learner = experiment.train(config, _WORKDIR.value, _PROGRESS.value)
+  learner = experiment.train(config, _WORKDIR.value, common.PROGRESS.value)
   print(f'Trained {config.agent} to step {int(learner.state.step)}; run in '
         f'{learner.workdir}.', file=sys.stderr)

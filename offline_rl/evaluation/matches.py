@@ -16,9 +16,10 @@ first episode.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import zlib
-from typing import NamedTuple, Sequence
+from typing import Hashable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -191,76 +192,31 @@ def _act_shared(apply, params, views, policy_state, keys):
           [pick(states, k) for k in range(num_policies)])
 
 
-_COMPILED: dict = {}
-_KNOWN_FUNCTIONS: list = []
+# Compiled match loops, least recently used last. Bounded: a long tournament or a
+# training run that evaluates many checkpoints does not keep every program alive.
+PROGRAM_CACHE_SIZE = 16
+_programs: collections.OrderedDict = collections.OrderedDict()
 
 
-def _same_function(f, g, depth: int = 0) -> bool:
-  """True when f and g are closures of the same code over equal values.
+def _program(env, policies: Sequence[types.Policy], program_key):
+  """The compiled loop for `program_key`, or for the identity of env and functions.
 
-  Loading two checkpoints of one network gives two `apply` closures that differ only in
-  identity; treating them as one function lets them share a compiled program (their
-  params are arguments). Values that do not compare to a plain bool (arrays) count as
-  different, so a closure over captured weights is never merged.
+  Params are arguments of the program, so policies that are the same functions with
+  other params (bots of one family, checkpoints of one architecture) can share it. A
+  caller that knows two sets of functions are equivalent (two loaded checkpoints of
+  one network are different closures of the same code) states it with an equal
+  `program_key`, a promise that the functions in each seat behave alike; nothing is
+  inferred by inspecting functions.
   """
-  if f is g:
-    return True
-  code = getattr(f, '__code__', None)
-  if code is None or code is not getattr(g, '__code__', None):
-    return False
-  cells_f, cells_g = f.__closure__ or (), g.__closure__ or ()
-  if len(cells_f) != len(cells_g):
-    return False
-  pairs = [(f.__defaults__, g.__defaults__), (f.__kwdefaults__, g.__kwdefaults__)]
-  pairs += [(a.cell_contents, b.cell_contents) for a, b in zip(cells_f, cells_g)]
-  return all(_same_value(x, y, depth + 1) for x, y in pairs)
-
-
-def _same_value(x, y, depth: int) -> bool:
-  """Structural equality for closure contents: functions, partials, tuples, dicts."""
-  if x is y:
-    return True
-  if depth > 8 or type(x) is not type(y):
-    return False
-  if hasattr(x, '__code__'):
-    return _same_function(x, y, depth)
-  if hasattr(x, '__wrapped__') and callable(x):  # jax.jit and functools.wraps wrappers.
-    return _same_value(x.__wrapped__, y.__wrapped__, depth + 1)
-  if isinstance(x, functools.partial):
-    return (_same_value(x.func, y.func, depth + 1) and
-            _same_value(x.args, y.args, depth + 1) and
-            _same_value(x.keywords, y.keywords, depth + 1))
-  if isinstance(x, (tuple, list)):
-    return len(x) == len(y) and all(_same_value(a, b, depth + 1) for a, b in zip(x, y))
-  if isinstance(x, dict):
-    return x.keys() == y.keys() and all(_same_value(x[k], y[k], depth + 1) for k in x)
-  try:
-    equal = x == y
-  except Exception:  # pylint: disable=broad-except
-    return False
-  return isinstance(equal, bool) and equal
-
-
-def canonical_function(fn):
-  """The first function seen that `_same_function` finds equal to `fn` (else `fn`)."""
-  for known in _KNOWN_FUNCTIONS:
-    if _same_function(known, fn):
-      return known
-  _KNOWN_FUNCTIONS.append(fn)
-  return fn
-
-
-def _compiled(env, policies: Sequence[types.Policy]):
-  """One compiled function per environment and per tuple of policy functions.
-
-  Policies that share `apply` and `init_state` (bots of one family, two checkpoints of
-  one network) share the compiled code; their params are arguments.
-  """
-  key = (id(env), tuple((p.apply, p.init_state) for p in policies))
-  if key not in _COMPILED:
-    _COMPILED[key] = (env, jax.jit(
-        lambda params, keys, swapped: _play_batch(env, policies, params, keys, swapped)))
-  return _COMPILED[key][1]
+  key = (env, len(policies), program_key if program_key is not None
+         else tuple((p.apply, p.init_state) for p in policies))
+  if key in _programs:
+    _programs.move_to_end(key)
+  else:
+    _programs[key] = jax.jit(functools.partial(_play_batch, env, tuple(policies)))
+    while len(_programs) > PROGRAM_CACHE_SIZE:
+      _programs.popitem(last=False)
+  return _programs[key]
 
 
 def match_name(env_id: str, policy_ids: Sequence[str]) -> str:
@@ -269,7 +225,8 @@ def match_name(env_id: str, policy_ids: Sequence[str]) -> str:
 
 def play(env, policies: Sequence[types.Policy], *, seed: int, num_games: int,
          first_game: int = 0, swap_seats: bool = True,
-         batch_size: int | None = None) -> GameResults:
+         batch_size: int | None = None, program_key: Hashable | None = None
+         ) -> GameResults:
   """Plays games `first_game .. first_game + num_games - 1` of a match.
 
   Args:
@@ -282,6 +239,8 @@ def play(env, policies: Sequence[types.Policy], *, seed: int, num_games: int,
     first_game: the index of the first game (shards of one match use disjoint ranges).
     swap_seats: alternate seats between games (two-player games only).
     batch_size: games per compiled call (default: all at once).
+    program_key: names the compiled program to reuse across calls with policies that
+      are equivalent functions (default: the functions' identity); see `_program`.
 
   Returns:
     `GameResults` in policy order.
@@ -303,7 +262,7 @@ def play(env, policies: Sequence[types.Policy], *, seed: int, num_games: int,
   map_keys = game_keys(seed, name + '#map', pair)
   policy_keys = game_keys(seed, name + '#policy', games)
   keys = jnp.stack([map_keys, policy_keys], axis=1)
-  run = _compiled(env, policies)
+  run = _program(env, policies, program_key)
   batch_size = batch_size or num_games
   out = []
   for start in range(0, num_games, batch_size):

@@ -6,34 +6,13 @@ then trains with the generic `Learner`; an existing run in `workdir` is resumed.
 """
 from __future__ import annotations
 
-import ast
-import importlib
-import re
-
 from absl import logging
 
-_OPPONENT = re.compile(r'^([\w.]+):(\w+)(?:\((.*)\))?$')
-
-
-def resolve_opponent(text: str):
-  """'package.module:attribute' or 'package.module:factory(args)' -> a Policy."""
-  from offline_rl import types  # pylint: disable=g-import-not-at-top
-  match = _OPPONENT.match(text.strip())
-  if not match:
-    raise ValueError(f'eval_opponent {text!r}: write "package.module:policy" or '
-                     '"package.module:factory(arg, ...)", e.g. '
-                     '"offline_rl.environments.toy:bot(0.3)".')
-  module, attribute, args = match.groups()
-  target = getattr(importlib.import_module(module), attribute)
-  if args is not None:
-    parsed = ast.literal_eval(f'({args},)') if args.strip() else ()
-    target = target(*parsed)
-  elif not isinstance(target, types.Policy) and callable(target):
-    target = target()
-  if not isinstance(target, types.Policy):
-    raise ValueError(f'eval_opponent {text!r} is a {type(target).__name__}, not an '
-                     'offline_rl.types.Policy.')
-  return target
+def resolve_opponent(text: str, env=None):
+  """A training run's evaluation opponent: a policy name of `env`, e.g. 'rush-3' or
+  'offline_rl.environments.toy:bot(0.3)' (offline_rl.evaluation.players)."""
+  from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
+  return players.resolve_policy(text, env)
 
 
 def make_iterator(config):
@@ -75,7 +54,7 @@ def eval_fn_from_config(config, agent, top_rating):
       raise SystemExit(f'{spec.env_id} is a two-player game: set '
                        '--config.eval_opponent (e.g. "package.module:bot(args)") or '
                        '--config.eval_every=0.')
-    opponents = [resolve_opponent(config.eval_opponent)]
+    opponents = [resolve_opponent(config.eval_opponent, env)]
   return learner_lib.make_eval_fn(env, agent, opponents, int(config.eval_episodes),
                                   seed=int(config.seed), top_rating=top_rating)
 

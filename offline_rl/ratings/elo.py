@@ -7,14 +7,17 @@ ELO_SCALE = 400 / ln 10, so 400 Elo points are 10:1 odds. A draw counts as half 
 for each side. Ratings are fitted by Newton's method on the log-likelihood of all games
 at once (not the sequential Elo update, which depends on game order), with one named
 player held at a fixed rating (the anchor: AlphaStar Unplugged holds its very_hard bot at
-1000) and a weak Gaussian prior (default sd 800 Elo around the anchor rating) that keeps
-a player who won or lost every game finite without moving well-measured ratings.
+1000), or with no anchor the mean rating held there (a calibration of a bot pool), and a
+weak Gaussian prior (default sd 800 Elo around the anchor rating) that keeps a player
+who won or lost every game finite without moving well-measured ratings. A pool measured
+by few games a pair (a bot calibration) can instead add `prior_games` virtual games,
+half won, between every pair that met, the usual pseudo-count of Bradley-Terry fits.
 
 Intervals come from a bootstrap stratified by pairing: for each pair of players, their
 games are resampled with replacement (a multinomial draw over win/draw/loss with the
 pair's observed frequencies and number of games), the ratings are refitted, and the
-percentiles of the refitted ratings give the interval. The anchor has no interval: the
-others' intervals are relative to it.
+percentiles of the refitted ratings give the interval. A named anchor has no interval:
+the others' intervals are relative to it.
 """
 from __future__ import annotations
 
@@ -97,13 +100,23 @@ def _connected_to(games: np.ndarray, start: int) -> np.ndarray:
   return reached
 
 
-def _newton(score: np.ndarray, games: np.ndarray, anchor: int, anchor_rating: float,
-            prior_sd: float, iterations: int = 100, tol: float = 1e-7) -> np.ndarray:
-  """Batched MAP fit. score, games [S, K, K] -> ratings [S, K] in Elo."""
+def _newton(score: np.ndarray, games: np.ndarray, anchor: int | None,
+            anchor_rating: float, prior_sd: float, prior_games: float,
+            iterations: int = 100,
+            tol: float = 1e-7) -> np.ndarray:
+  """Batched MAP fit. score, games [S, K, K] -> ratings [S, K] in Elo.
+
+  `anchor` is the index of the player held at `anchor_rating`; None holds the mean
+  (the first player is held while fitting, then all are shifted).
+  """
   num_samples, k, _ = score.shape
-  free = np.array([i for i in range(k) if i != anchor])
+  held = 0 if anchor is None else anchor
+  free = np.array([i for i in range(k) if i != held])
   x = np.zeros((num_samples, k))  # In natural units (log-odds), relative to the anchor.
   prior_precision = (ELO_SCALE / prior_sd) ** 2
+  met = games > 0
+  score = score + 0.5 * prior_games * met
+  games = games + prior_games * met
   for _ in range(iterations):
     p = 1.0 / (1.0 + np.exp(-(x[:, :, None] - x[:, None, :])))  # [S, K, K]
     grad = (score - games * p).sum(-1) - prior_precision * x  # [S, K]
@@ -116,27 +129,37 @@ def _newton(score: np.ndarray, games: np.ndarray, anchor: int, anchor_rating: fl
     x[:, free] += step
     if np.max(np.abs(step)) < tol:
       break
+  if anchor is None:
+    x = x - x.mean(-1, keepdims=True)
   return anchor_rating + ELO_SCALE * x
 
 
-def fit(counts: PairCounts, anchor: str, anchor_rating: float = 1000.0,
-        prior_sd: float = 800.0) -> np.ndarray:
-  """[K] maximum a posteriori Elo ratings; `anchor` is held at `anchor_rating`.
+def fit(counts: PairCounts, anchor: str | None, anchor_rating: float = 1000.0,
+        prior_sd: float = 800.0, prior_games: float = 0.0) -> np.ndarray:
+  """[K] maximum a posteriori Elo ratings.
+
+  Args:
+    counts: the games.
+    anchor: the player held at `anchor_rating`; None holds the mean rating there.
+    anchor_rating: the anchor's (or the mean) rating.
+    prior_sd: the Gaussian prior's sd in Elo (see the module docstring); inf: none.
+    prior_games: virtual games, half won, added between every pair that met.
 
   Raises:
-    ValueError: when a player who played has no chain of games to the anchor.
+    ValueError: when a player who played has no chain of games to the anchor (to the
+      first player when there is no anchor).
   """
-  a = counts.index(anchor)
+  a = None if anchor is None else counts.index(anchor)
   games = counts.games
-  reached = _connected_to(games, a)
+  reached = _connected_to(games, 0 if a is None else a)
   played = games.sum(1) > 0
   cut = [n for n, r, p in zip(counts.names, reached, played) if p and not r]
   if cut:
-    raise ValueError(f'Players {cut} have no chain of games to the anchor {anchor!r}, so '
-                     'their ratings are not comparable; play them against the anchor or '
-                     'against players connected to it.')
+    raise ValueError(f'Players {cut} have no chain of games to '
+                     f'{counts.names[0] if a is None else anchor!r}, so their ratings are '
+                     'not comparable; play them against players connected to it.')
   return _newton(counts.score[None].astype(float), games[None].astype(float), a,
-                 anchor_rating, prior_sd)[0]
+                 anchor_rating, prior_sd, prior_games)[0]
 
 
 def bootstrap_counts(counts: PairCounts, num_samples: int,
@@ -166,7 +189,7 @@ class Ratings(NamedTuple):
     lower, upper: [K] the bootstrap percentile interval at `confidence`.
     samples: [S, K] bootstrap ratings (for intervals of differences).
     games: [K] games each player played.
-    anchor: the player held fixed, and `anchor_rating` its rating.
+    anchor: the player held fixed (None: the mean), and `anchor_rating` its rating.
     confidence: the intervals' nominal coverage.
   """
   names: list[str]
@@ -175,7 +198,7 @@ class Ratings(NamedTuple):
   upper: np.ndarray
   samples: np.ndarray
   games: np.ndarray
-  anchor: str
+  anchor: str | None
   anchor_rating: float
   confidence: float
 
@@ -192,15 +215,16 @@ class Ratings(NamedTuple):
             float(np.mean(d > 0)))
 
 
-def rate(counts: PairCounts, anchor: str, *, anchor_rating: float = 1000.0,
+def rate(counts: PairCounts, anchor: str | None, *, anchor_rating: float = 1000.0,
          confidence: float = 0.95, num_samples: int = 1000, seed: int = 0,
-         prior_sd: float = 800.0) -> Ratings:
+         prior_sd: float = 800.0, prior_games: float = 0.0) -> Ratings:
   """Fits Elo ratings and their bootstrap intervals (see the module docstring)."""
   if not 0 < confidence < 1:
     raise ValueError(f'confidence must be in (0, 1); got {confidence}.')
-  rating = fit(counts, anchor, anchor_rating, prior_sd)
+  rating = fit(counts, anchor, anchor_rating, prior_sd, prior_games)
   score, games = bootstrap_counts(counts, num_samples, np.random.default_rng(seed))
-  samples = _newton(score, games, counts.index(anchor), anchor_rating, prior_sd)
+  samples = _newton(score, games, None if anchor is None else counts.index(anchor),
+                    anchor_rating, prior_sd, prior_games)
   tail = 50 * (1 - confidence)
   lower, upper = np.percentile(samples, [tail, 100 - tail], axis=0)
   return Ratings(list(counts.names), rating, lower, upper, samples,

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from offline_rl.benchmark import analysis
+from offline_rl.evaluation import analysis
 from offline_rl.evaluation import store as store_lib
 
 KIND_COLOURS = {'bot': '#9e9e9e', 'agent': '#1f77b4', 'random': '#d62728'}

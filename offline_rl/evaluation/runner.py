@@ -1,4 +1,4 @@
-"""The benchmark runner: players x environments x seeds into one results store.
+"""The tournament runner: players x environments x seeds into one results store.
 
 Two-player environments hold a tournament: every scheduled pair plays
 `games_per_match` games per seed (seats alternate, maps vary). Single-agent
@@ -8,38 +8,29 @@ stopped and started again, or split over processes, ends with the same store.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Sequence
 
-from offline_rl import types
-from offline_rl.benchmark import players as players_lib
+from offline_rl.evaluation import players as players_lib
 from offline_rl.evaluation import store as store_lib
 from offline_rl.evaluation import work
 
 SCHEDULES = ('round_robin', 'agents_vs_all')
 
 
-@dataclasses.dataclass
-class Player:
-  """A named policy and what the store should know of it (kind, rating, workdir)."""
-  name: str
-  policy: types.Policy
-  info: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def players_from_specs(specs: Sequence[str], env) -> list[Player]:
-  """Resolves player specs (see `players`) for one environment; names must be unique."""
+def players_from_specs(specs: Sequence[str], env) -> list[players_lib.Player]:
+  """Resolves policy names (see `players`) for one environment; names must be unique."""
   out, seen = [], set()
   for spec in specs:
-    for name, policy, info in players_lib.resolve(spec, env):
-      if name in seen:
-        raise ValueError(f'Two players are named {name!r}; name one with NAME=SPEC.')
-      seen.add(name)
-      out.append(Player(name, policy, info))
+    for player in players_lib.resolve(spec, env):
+      if player.name in seen:
+        raise ValueError(f'Two players are named {player.name!r}; name one with '
+                         'ALIAS=NAME.')
+      seen.add(player.name)
+      out.append(player)
   return out
 
 
-def matchups(players: Sequence[Player], num_players: int,
+def matchups(players: Sequence[players_lib.Player], num_players: int,
              schedule: str = 'round_robin') -> list[tuple[str, ...]]:
   """The scheduled matchups among players.
 
@@ -61,7 +52,7 @@ def matchups(players: Sequence[Player], num_players: int,
   return pairs
 
 
-def run(store: store_lib.ResultsStore | str, env, players: Sequence[Player], *,
+def run(store: store_lib.ResultsStore | str, env, players: Sequence[players_lib.Player], *,
         games_per_match: int, seeds: Sequence[int] = (0,), shard_size: int = 64,
         schedule: str = 'round_robin', process_index: int = 0, process_count: int = 1,
         show_progress: bool = True, stop_after: int | None = None,

@@ -1,4 +1,4 @@
-"""The benchmark runner and report: resumable tournaments, a report whose numbers are
+"""The tournament runner and report: resumable tournaments, a report whose numbers are
 the store's, plots, the HTML page, learning curves, and the commands' bad input."""
 import base64
 import json
@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from offline_rl import benchmark
-from offline_rl.benchmark import analysis
-from offline_rl.benchmark import report
+from offline_rl.evaluation import runner
+from offline_rl.evaluation import analysis
+from offline_rl.evaluation import report
 from offline_rl.environments import make
 from offline_rl.evaluation import store as store_lib
 
@@ -22,11 +22,11 @@ def duel():
 
 @pytest.fixture(scope='module')
 def players(duel):
-  return benchmark.players_from_specs(['ladder', 'random'], duel)
+  return runner.players_from_specs(['ladder', 'random'], duel)
 
 
 def _run(path, duel, players, **kw):
-  return benchmark.run(str(path), duel, players, games_per_match=12, shard_size=4,
+  return runner.run(str(path), duel, players, games_per_match=12, shard_size=4,
                        show_progress=False, **kw)
 
 
@@ -54,20 +54,20 @@ def test_players_and_schedules(duel, players):
   ladder = [p for p in players if p.info['kind'] == 'bot']
   ratings = [p.info['rating'] for p in ladder]
   assert ratings[0] == 1000.0 and ratings == sorted(ratings)  # Calibrated, weak first.
-  assert len(benchmark.matchups(players, 2)) == 15
-  assert benchmark.matchups(players, 2, 'agents_vs_all') == [
+  assert len(runner.matchups(players, 2)) == 15
+  assert runner.matchups(players, 2, 'agents_vs_all') == [
       (n, 'random') for n in names[:-1]]
-  assert benchmark.matchups(players, 1) == [(n,) for n in names]
-  named = benchmark.players_from_specs(['mine=bot:corridor-bot-0.6'], duel)
+  assert runner.matchups(players, 1) == [(n,) for n in names]
+  named = runner.players_from_specs(['mine=bot:corridor-bot-0.6'], duel)
   assert named[0].name == 'mine' and named[0].policy.policy_id == 'mine'
-  with pytest.raises(ValueError, match='Unknown player spec'):
-    benchmark.players_from_specs(['nonsense:x'], duel)
-  with pytest.raises(KeyError, match='Unknown bot'):
-    benchmark.players_from_specs(['bot:zz'], duel)
+  with pytest.raises(ValueError, match='not a policy name'):
+    runner.players_from_specs(['nonsense:x'], duel)
+  with pytest.raises(ValueError, match="Unknown policy 'bot:zz'.*Bots of toy/corridor-v0"):
+    runner.players_from_specs(['bot:zz'], duel)
   with pytest.raises(ValueError, match='named'):
-    benchmark.players_from_specs(['ladder', 'bot:corridor-bot-1'], duel)
+    runner.players_from_specs(['ladder', 'bot:corridor-bot-1'], duel)
   with pytest.raises(FileNotFoundError, match='run directory'):
-    benchmark.players_from_specs(['checkpoint:/no/such/run'], duel)
+    runner.players_from_specs(['checkpoint:/no/such/run'], duel)
 
 
 def _md_table(text, heading):
@@ -129,11 +129,11 @@ def test_report_numbers_match_the_store(tmp_path, finished_store):
 
 def test_single_agent_summary_normalises_and_groups(tmp_path):
   solo = make('toy/corridor-v0', length=6, num_players=1, max_steps=12)
-  ps = benchmark.players_from_specs(['ladder', 'random'], solo)
+  ps = runner.players_from_specs(['ladder', 'random'], solo)
   for p in ps[1:4]:
     p.info['group'] = 'mid'
   path = str(tmp_path / 's.jsonl')
-  benchmark.run(path, solo, ps, games_per_match=40, shard_size=20, show_progress=False,
+  runner.run(path, solo, ps, games_per_match=40, shard_size=20, show_progress=False,
                 env_name='corridor-solo')
   (s,) = analysis.summarize(path, num_samples=200)
   returns = analysis.episode_returns(store_lib.ResultsStore(path).games(), 'corridor-solo')
@@ -202,4 +202,4 @@ def test_commands_end_to_end(tmp_path):
   assert os.path.exists(out / 'report.html')
   assert 'corridor-bot-1 vs random' in open(out / 'report.md').read()
   assert 'corridor-bot-0.2' in text and 'W / D / L' in text
-  assert "EXIT offline-rl evaluate: Unknown bot 'nobody'" in text
+  assert "EXIT offline-rl evaluate: Unknown policy 'bot:nobody'" in text

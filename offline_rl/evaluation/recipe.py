@@ -29,7 +29,7 @@ from ml_collections import config_dict
 from offline_rl import types
 
 STAMP = '.recipe-stamp.json'
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXPERIMENTS = 'experiments'
 
 
 class RecipeError(RuntimeError):
@@ -77,11 +77,29 @@ def _stamp(directory: str, settings: Any, **extra) -> None:
               indent=1, default=str)
 
 
+def experiments_dir() -> str:
+  """The shipped `experiments/` folder: the installed `offline_rl.experiments` package
+  (setup.py maps the top-level folder there), else a source checkout's folder."""
+  spec = importlib.util.find_spec(f'offline_rl.{EXPERIMENTS}')
+  if spec is not None and spec.submodule_search_locations:
+    return list(spec.submodule_search_locations)[0]
+  package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return os.path.join(os.path.dirname(package_root), EXPERIMENTS)
+
+
+def find_config(path: str) -> str:
+  """`path` if it exists; else 'experiments/NAME.py' in the shipped experiments folder, so
+  the README's commands work from any directory and from a pip-installed package."""
+  head, _, rest = os.path.normpath(path).partition(os.sep)
+  if os.path.exists(path) or head != EXPERIMENTS:
+    return path
+  return os.path.join(experiments_dir(), rest)
+
+
 def load_config_file(spec: str) -> config_dict.ConfigDict:
-  """'path/to/file.py[:arg]' -> its get_config(arg); relative paths try the repo root."""
+  """'path/to/file.py[:arg]' -> its get_config(arg); see `find_config` for the path."""
   path, _, arg = spec.partition(':')
-  if not os.path.exists(path) and os.path.exists(os.path.join(REPO_ROOT, path)):
-    path = os.path.join(REPO_ROOT, path)
+  path = find_config(path)
   if not os.path.exists(path):
     raise RecipeError(f'No config file {path!r}; give a path such as experiments/bc.py:bc.')
   module_spec = importlib.util.spec_from_file_location(
@@ -109,11 +127,10 @@ def apply_overrides(config: config_dict.ConfigDict, overrides) -> None:
 
 
 def bot_pool(config, env) -> list[types.Policy]:
-  from offline_rl.benchmark import players  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
   pool = []
-  for spec in config.bots:
-    spec = spec if spec == 'ladder' or ':' in spec else f'bot:{spec}'
-    pool += [p._replace(policy_id=name) for name, p, _ in players.resolve(spec, env)]
+  for name in config.bots:
+    pool += [player.policy for player in players.resolve(name, env)]
   if len(pool) < 2:
     raise RecipeError('The recipe needs at least two bots in config.bots.')
   return pool
@@ -188,14 +205,14 @@ def train_stage(agent, config, run_dir: str, progress: bool) -> str:
 
 def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
   # pylint: disable=g-import-not-at-top
-  from offline_rl.benchmark import players as players_lib
-  from offline_rl.benchmark import runner
+  from offline_rl.evaluation import players as players_lib
+  from offline_rl.evaluation import runner
   from offline_rl.evaluation import store as store_lib
   from offline_rl.evaluation import work
   t = config.tournament
-  players = [runner.Player(p.policy_id, p, {'kind': 'bot', 'rating': float(p.rating)})
+  players = [players_lib.Player(p.policy_id, p, {'kind': 'bot', 'rating': float(p.rating)})
              for p in pool]
-  players += [runner.Player(name, policy, info) for name, (policy, info) in
+  players += [players_lib.Player(name, policy, info) for name, (policy, info) in
               agent_policies.items()]
   store = store_lib.ResultsStore(store_path)
   known = {(r.get('env'), r['name']): r for r in store.records('agent')}
@@ -221,7 +238,7 @@ def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
 
 def _final_step(run_dir: str) -> int:
   """The last training step a run logged (0 when it has no log)."""
-  from offline_rl.benchmark import report  # pylint: disable=g-import-not-at-top
+  from offline_rl.evaluation import report  # pylint: disable=g-import-not-at-top
   curves = report.read_training_logs(run_dir)
   return int(max((x.max() for x, _ in curves.values() if len(x)), default=0))
 
@@ -265,8 +282,8 @@ def run(config: config_dict.ConfigDict,
   """Runs (or resumes) the whole recipe; returns where the report is."""
   # pylint: disable=g-import-not-at-top
   from offline_rl import environments
-  from offline_rl.benchmark import players as players_lib
-  from offline_rl.benchmark import report
+  from offline_rl.evaluation import players as players_lib
+  from offline_rl.evaluation import report
   progress = bool(config.progress)
   log = log or print
   workdir = os.path.abspath(config.workdir)
@@ -345,7 +362,7 @@ def run(config: config_dict.ConfigDict,
   seconds['report'] = time.perf_counter() - start
   stages['report'] = paths['markdown']
   if progress:
-    from offline_rl.benchmark import analysis  # pylint: disable=g-import-not-at-top
+    from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
     report.print_summaries(analysis.summarize(
         store_path, anchor=r.anchor or None, anchor_rating=float(r.anchor_rating),
         comparisons=comparisons, confidence=float(r.confidence),

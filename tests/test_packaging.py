@@ -1,0 +1,40 @@
+"""A pip-installed (non-editable) offline_rl runs its own recipes: no source tree needed."""
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+_CHECK = '''
+import os, sys
+import offline_rl
+site = sys.argv[1]
+assert offline_rl.__file__.startswith(site), offline_rl.__file__
+from offline_rl import cli
+from offline_rl.commands import demo
+from offline_rl.evaluation import recipe
+assert recipe.experiments_dir().startswith(site), recipe.experiments_dir()
+assert demo._DEFAULT.startswith(site) and os.path.exists(demo._DEFAULT)
+config = recipe.load_config_file('experiments/unplugged.py:tiny')
+for agent in config.agents:
+  assert recipe.load_config_file(agent.config).agent in ('bc', 'ftbc')
+(arg,) = cli._shipped_configs(['--config=experiments/unplugged.py:tiny'])
+assert arg == '--config=' + os.path.join(site, 'offline_rl', 'experiments', 'unplugged.py') + ':tiny', arg
+print('ok')
+'''
+
+
+def test_installed_wheel_finds_its_recipes_outside_the_source_tree(tmp_path):
+  wheels, site = tmp_path / 'wheels', tmp_path / 'site'
+  subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+                  '--no-build-isolation', str(ROOT), '-w', str(wheels)],
+                 check=True, capture_output=True, timeout=300)
+  (wheel,) = wheels.glob('offline_rl-*.whl')
+  with zipfile.ZipFile(wheel) as z:
+    z.extractall(site)
+  env = dict(os.environ, PYTHONPATH=str(site), JAX_PLATFORMS='cpu')
+  out = subprocess.run([sys.executable, '-c', _CHECK, str(site)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0 and out.stdout.strip() == 'ok', out.stderr[-3000:]
