@@ -24,16 +24,18 @@ DEFAULT_POOL = tuple(bots.names())
 
 
 def round_robin(env, names, games_per_pair: int, seed: int = 0,
-                batch_size: int = 8192, progress=None):
+                batch_size: int = 8192, progress=None, pairs=None):
   """Plays every pair of bots. Returns (wins [B, B], games [B, B], stats dict).
 
-  wins[i, j] counts i's wins against j, draws as 0.5 each way.
+  wins[i, j] counts i's wins against j, draws as 0.5 each way. `pairs`: the (i, j)
+  index pairs to play instead of all of them (e.g. a ladder's neighbours).
   """
   if games_per_pair < 2 or games_per_pair % 2:
     raise ValueError(f'games_per_pair must be an even number >= 2 (half the games '
                      f'with each seat); got {games_per_pair}.')
   policies = [bots.bot(n, env) for n in names]
-  pairs = list(itertools.combinations(range(len(names)), 2))
+  if pairs is None:
+    pairs = itertools.combinations(range(len(names)), 2)
   seat0, seat1 = [], []
   for i, j in pairs:
     for g in range(games_per_pair):
