@@ -2,7 +2,7 @@
 import setuptools
 
 # The top-level folders agents/, datasets/ and environments/ install as subpackages of
-# offline_rl: their bare names collide with popular PyPI packages (see docs/ARCHITECTURE).
+# offline_rl: their bare names collide with popular PyPI packages (see docs/ARCHITECTURE.md).
 _MAPPED = {'agents': 'agents', 'datasets': 'datasets', 'environments': 'environments'}
 
 
