@@ -152,6 +152,7 @@ def _first(mask, score=None):
  _U_NOISY, _U_SEARCH) = range(8)
 _NUM_UNIFORMS = 9
 
+
 class _Units(NamedTuple):
   """One side's unit rows of an observation, decoded: [U] each."""
   alive: jax.Array  # bool
@@ -361,9 +362,12 @@ def _highest_priority(commands) -> tuple[jax.Array, jax.Array, jax.Array]:
   """(function, unit, target) of the first command that applies; no-op when none."""
   ok = jnp.stack([c.ok for c in commands])
   pick, any_ok = _first(ok), ok.any()
-  head = lambda i, default: jnp.where(any_ok, jnp.stack([c[i] for c in commands])[pick],
-                                      default).astype(jnp.int32)
-  return head(1, R.F_NOOP), head(2, 0), head(3, 0)
+
+  def head(field, default):
+    values = jnp.stack([getattr(c, field) for c in commands])
+    return jnp.where(any_ok, values[pick], default).astype(jnp.int32)
+
+  return head('function', R.F_NOOP), head('unit', 0), head('target', 0)
 
 
 def _random_legal(mask, u):
