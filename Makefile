@@ -3,6 +3,8 @@
 # installed stamp is newer than setup.py).
 PYTHON ?= python3
 VENV := .venv
+# bench_learner.py's d3rlpy comparison: d3rlpy pins gymnasium 1.0, so it has its own venv.
+D3RLPY_VENV := .venv-d3rlpy
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Tests and benchmarks run on CPU; pin it so a stray accelerator plugin changes nothing.
@@ -32,8 +34,15 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m slow tests
 
-bench: $(STAMP)
+bench: $(STAMP) $(D3RLPY_VENV)/.installed
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
+# The versions the reference figure was measured with (torch 2.13 CPU build, d3rlpy 2.8.1).
+$(D3RLPY_VENV)/.installed:
+	test -x $(D3RLPY_VENV)/bin/python || $(PYTHON) -m venv $(D3RLPY_VENV)
+	$(D3RLPY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(D3RLPY_VENV)/bin/python -m pip install --quiet 'torch==2.13.0' 'd3rlpy==2.8.1'
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(D3RLPY_VENV) runs build *.egg-info

@@ -3,7 +3,7 @@ import setuptools
 
 # The top-level folders agents/, datasets/, environments/ and experiments/ install as
 # subpackages of offline_rl: their bare names collide with popular PyPI packages (see
-# docs/ARCHITECTURE), and an installed package needs the recipes `offline-rl demo` runs.
+# docs/ARCHITECTURE.md), and an installed package needs the recipes `offline-rl demo` runs.
 _MAPPED = {'agents': 'agents', 'datasets': 'datasets', 'environments': 'environments',
            'experiments': 'experiments'}
 

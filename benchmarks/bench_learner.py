@@ -18,8 +18,8 @@ so a change in the machine's load hits both sides of a ratio; medians are report
    alone on batches already on the device; each in a fresh process on one core and on
    all cores (`offline_rl.cores`), the better kept;
    d3rlpy's is `fit()` on the same transitions, batch sampling included, run in its own
-   venv (/tmp/d3rlpy-venv: d3rlpy pins gymnasium 1.0), the better of 1 and 2 torch
-   threads. Without that venv the
+   venv (.venv-d3rlpy at the repository root, which `make bench` builds: d3rlpy pins
+   gymnasium 1.0), the better of 1 and 2 torch threads. Without that venv the
    documented reference figure (225 updates/s, d3rlpy 2.8.1 on this machine kind) is
    used and the JSON says so.
 
@@ -51,7 +51,8 @@ from offline_rl import cores
 from offline_rl import learner
 from offline_rl import specs
 
-D3RLPY_PYTHON = '/tmp/d3rlpy-venv/bin/python'
+D3RLPY_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             '.venv-d3rlpy', 'bin', 'python')
 D3RLPY_REFERENCE = 225.0  # updates/s, d3rlpy 2.8.1 DiscreteBC fit(), REFERENCES.md
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                        'learner.json')
@@ -254,10 +255,8 @@ def export_transitions(dataset: str, path: str) -> None:
 def d3rlpy_end_to_end(npz: str, num_steps: int) -> dict:
   if not os.path.exists(D3RLPY_PYTHON):
     return {'fit_updates_per_second': D3RLPY_REFERENCE, 'source': 'reference',
-            'note': 'd3rlpy venv not found; documented reference figure (d3rlpy '
-                    '2.8.1 on this machine kind). Build it with: python3 -m venv '
-                    '/tmp/d3rlpy-venv && /tmp/d3rlpy-venv/bin/pip install '
-                    'torch==2.13.0 d3rlpy'}
+            'note': f'{D3RLPY_PYTHON} not found; documented reference figure '
+                    '(d3rlpy 2.8.1 on this machine kind). `make bench` builds it.'}
   runs = {}
   for threads in (1, 2):  # Its best: 2 threads collapse when the cores are busy.
     result = subprocess.run(

@@ -25,7 +25,9 @@ PyTree = types.PyTree
 
 
 class Steps(NamedTuple):
-  """RLDS-aligned records of a rollout.
+  """Records of a rollout: each time step, as the environment returned it (dm_env
+  alignment: its reward is the previous action's), with the action chosen at it. The
+  recorder shifts rewards and discounts into the RLDS alignment of datasets.
 
   Attributes:
     timestep: `TimeStep` [T, N, ...] (per-seat fields [T, N, P, ...]).

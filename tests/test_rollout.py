@@ -1,12 +1,16 @@
 import jax
 import numpy as np
 
+from offline_rl import datasets
 from offline_rl import rollout
 from offline_rl.environments import make
 from offline_rl.environments import toy
 
 
-def test_rollout_autoresets_and_records_rlds_alignment():
+def test_rollout_autoresets_and_pairs_each_time_step_with_its_action():
+  """The rollout's records keep the environment's dm_env time steps (a reward arrives
+  with the step after its action); the recorder turns them into RLDS steps (next
+  test)."""
   env = make('toy/corridor-v0', length=4, max_steps=10)
   policies = [toy.bot(1.0), toy.bot(0.0)]
   state = rollout.init(env, policies, jax.random.key(0), num_envs=3)
@@ -18,7 +22,8 @@ def test_rollout_autoresets_and_records_rlds_alignment():
   # The perfect bot arrives after 3 moves: steps 0..3 are one episode, 4 starts anew.
   np.testing.assert_array_equal(ts.is_last[:, 0], [0, 0, 0, 1, 0, 0, 0, 1])
   np.testing.assert_array_equal(ts.is_first[:, 0], [1, 0, 0, 0, 1, 0, 0, 0])
-  np.testing.assert_array_equal(ts.reward[3, 0], [1.0, -1.0])
+  # dm_env: a_2 wins, and its reward arrives with step 3, the last one.
+  np.testing.assert_array_equal(ts.reward[:4, 0], [[0, 0], [0, 0], [0, 0], [1, -1]])
   assert steps.action['action'].shape == (8, 3, 2)
   np.testing.assert_array_equal(steps.action['action'][:3, :, 0], 2)
   # Deterministic given the key; a second call continues where the first stopped.
@@ -27,6 +32,27 @@ def test_rollout_autoresets_and_records_rlds_alignment():
   np.testing.assert_array_equal(steps2.action['action'], steps.action['action'])
   _, more = run(tuple(p.params for p in policies), state)
   assert bool(more.timestep.is_first[0, 0])
+
+
+def test_recorder_writes_the_rlds_alignment(tmp_path):
+  """Read back from disk, step t holds a_t, the reward a_t earned and the discount
+  after it (RLDS; `types.TimeStep`); the last step holds no action and no reward."""
+  env = make('toy/corridor-v0', length=4, max_steps=10)
+  path = tmp_path / 'corridor'
+  datasets.record(env, [(toy.bot(1.0), toy.bot(0.0))], path, num_episodes=1, seed=0,
+                  num_envs=1, file_format='array_record', progress=False, log=None)
+  dataset = datasets.load(path)
+  winner, loser = (dataset.episode(seat)['steps'] for seat in (0, 1))
+  # The perfect bot moves right three times (a_0, a_1, a_2) and a_2 reaches the end.
+  np.testing.assert_array_equal(winner['action']['action'], [2, 2, 2, 0])
+  np.testing.assert_array_equal(winner['reward'], [0, 0, 1, 0])
+  np.testing.assert_array_equal(loser['reward'], [0, 0, -1, 0])
+  for steps in (winner, loser):
+    np.testing.assert_array_equal(steps['discount'], [1, 1, 0, 0])
+    np.testing.assert_array_equal(steps['is_first'], [1, 0, 0, 0])
+    np.testing.assert_array_equal(steps['is_last'], [0, 0, 0, 1])
+    np.testing.assert_array_equal(steps['is_terminal'], [0, 0, 0, 1])
+  assert dataset.episode(0)['metadata']['episode_return'] == 1.0
 
 
 def test_spec_json_round_trip_keeps_the_action_heads_order():

@@ -132,14 +132,40 @@ def test_fog_hides_unseen_enemies(env, fns):
   visible = np.asarray(state.visible[0])
   assert not visible[far]
   enemies = np.asarray(ts.observation['enemies'][0])
-  assert not np.any((enemies[:, 0] > 0) & (np.round(enemies[:, 8] * 8) == 0)
-                    & (np.round(enemies[:, 9] * 8) == 7))
-  assert np.asarray(ts.observation['planes'][0, 7, 0, 4]) == 0  # enemy_units plane
+  assert not np.any((enemies[:, R.UNIT['alive']] > 0)
+                    & (np.round(enemies[:, R.UNIT['x']] * 8) == 0)
+                    & (np.round(enemies[:, R.UNIT['y']] * 8) == 7))
+  enemy_units = R.PLANE['enemy_units']
+  assert np.asarray(ts.observation['planes'][0, 7, 0, enemy_units]) == 0
   # Seen once a unit of seat 0 stands next to it.
   state = place(state, 0, 6, R.WORKER, 6 * 8 + 1)
   state, ts = step(state, noop())
   assert bool(state.visible[0, far])
-  assert np.asarray(ts.observation['planes'][0, 7, 0, 4]) >= 1
+  assert np.asarray(ts.observation['planes'][0, 7, 0, enemy_units]) >= 1
+
+
+def test_observation_columns_follow_the_layout(fns):
+  """Each feature sits in the column `rules.UNIT` / `PLANE` / `SCALAR` names."""
+  state, _ = fns[0](jax.random.key(5))
+  _, step = fns
+  # A melee unit of seat 0 at (x=3, y=2) sees an enemy worker two cells away (out of
+  # both units' range: nobody fires).
+  state = place(state, 0, 6, R.MELEE, 2 * 8 + 3)
+  state = place(state, 1, 6, R.WORKER, 2 * 8 + 5, order=R.MOVE)
+  state, ts = step(state, noop())
+  obs = jax.tree.map(lambda x: np.asarray(x[0]), ts.observation)
+  own, enemy = obs['units'][6], obs['enemies'][6]
+  for row, kind in ((own, R.MELEE), (enemy, R.WORKER)):
+    assert row[R.UNIT['alive']] == 1 and row[R.UNIT['hp']] == 1
+    np.testing.assert_array_equal(row[R.UNIT['kind']], np.eye(R.NUM_KINDS)[kind])
+  assert (own[R.UNIT['x']], own[R.UNIT['y']]) == (3 / 8, 2 / 8)
+  assert enemy[R.UNIT['y']] == 2 / 8 and enemy[R.UNIT['x']] in (4 / 8, 5 / 8)
+  np.testing.assert_array_equal(own[R.UNIT['order']], np.eye(6)[R.IDLE])
+  assert not enemy[R.UNIT['order']].any()  # the enemy's orders stay hidden
+  assert obs['planes'][2, 3, R.PLANE['own_units']] == 1
+  assert obs['planes'][2, 3, R.PLANE['visible']] == 1
+  assert obs['scalars'][R.SCALAR['seat']] == 0
+  assert np.asarray(ts.observation['scalars'][1, R.SCALAR['seat']]) == 1
 
 
 def random_legal(key, mask):

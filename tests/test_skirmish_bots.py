@@ -1,4 +1,9 @@
-"""Skirmish bots, their calibration (round robin, ratings, ladder) and the shipped ladder."""
+"""Skirmish bots, the Bradley-Terry fit, ladder selection and the shipped ladder.
+
+The shipped ladder (ladder.json) is checked against the code two ways: its ratings and
+rungs must follow from its own recorded games through today's fit and selection, and
+freshly played games between its neighbouring rungs must agree with its ratings.
+"""
 import json
 
 import jax
@@ -25,17 +30,22 @@ def test_names_and_unknown_bot_error():
   assert policy.apply is bots.bot('rush-0').apply  # one function, different params
 
 
-def test_shipped_ladder_is_rated_and_smooth():
+@pytest.fixture(scope='module')
+def shipped():
+  with open(bots.LADDER_FILE) as f:
+    return json.load(f)
+
+
+def test_shipped_ladder_is_rated_and_smooth(shipped):
   ladder = bots.ladder(make('skirmish/16x16'))
+  assert [p.policy_id for p in ladder] == [f'bot/{n}' for n in shipped['ladder']]
   assert len(ladder) >= 6
   rating = [p.rating for p in ladder]
   assert all(np.isfinite(rating)) and rating == sorted(rating)
-  with open(bots.LADDER_FILE) as f:
-    record = json.load(f)
-  assert record['env_id'] == 'skirmish/16x16'
-  for n in record['neighbours']:
+  assert shipped['env_id'] == 'skirmish/16x16'
+  for n in shipped['neighbours']:
     assert 0.6 <= n['predicted_win_rate'] <= 0.8
-  for name, r in record['ratings'].items():
+  for name, r in shipped['ratings'].items():
     assert r['ci_low'] <= r['rating'] <= r['ci_high'], name
 
 
@@ -68,25 +78,44 @@ def test_select_ladder_keeps_neighbours_between_60_and_80_percent():
     assert 0.6 <= ratings.expected_score(rating[b], rating[a]) <= 0.8
 
 
+GAMES_PER_RUNG = 24  # half with each seat
+
+
 @pytest.fixture(scope='module')
-def quick_round_robin():
-  """A small round robin on the tiny map: weakest, middle and strongest ladder bots."""
-  env = make('skirmish/8x8')
-  names = [p.policy_id.split('/')[1] for p in bots.ladder(env)]
-  pool = [names[0], names[len(names) // 2], names[-1]]
-  counts, stats = calibration.round_robin(env, pool, games_per_pair=16, seed=1)
-  return pool, counts, stats
+def fresh_rungs(shipped):
+  """Fresh games (a seed the calibration did not use) between each pair of neighbouring
+  rungs of the shipped ladder, on its map. -> (stronger's score [R], games [R],
+  predicted score of the stronger [R], stats); R = rungs - 1."""
+  names = shipped['ladder']
+  neighbours = [(i, i + 1) for i in range(len(names) - 1)]
+  counts, stats = calibration.round_robin(
+      make(shipped['env_id']), names, GAMES_PER_RUNG, seed=shipped['seed'] + 1,
+      pairs=neighbours)
+  weaker, stronger = np.array(neighbours).T
+  rating = np.array([shipped['ratings'][n]['rating'] for n in names])
+  predicted = ratings.expected_score(rating[stronger], rating[weaker])
+  return (counts.score[stronger, weaker], counts.games[stronger, weaker], predicted,
+          stats)
 
 
-def test_ladder_is_monotone_on_a_quick_check(quick_round_robin):
-  pool, counts, stats = quick_round_robin
-  rate = ratings.win_rate_matrix(counts)
-  assert rate[1, 0] > 0.5 and rate[2, 1] > 0.5, (pool, rate)
-  assert rate[2, 0] >= 0.8, (pool, rate)
-  assert stats['games'] == 3 * 16
-  record = calibration.summarize(counts, bootstrap_samples=20)
-  r = [record['ratings'][n]['rating'] for n in pool]
-  assert r[0] < r[1] < r[2]
+def test_fresh_games_agree_with_the_shipped_ladder(fresh_rungs):
+  """Neighbouring rungs win as often as the shipped ratings predict.
+
+  Tolerances: pooled over the rungs, the stronger side's mean score is within three
+  binomial standard errors (draws only shrink the spread) plus 0.05 of the mean the
+  ratings predict (the ratings' own error: 8 games a pair, shrunk by the fit's prior);
+  and no rung is clearly upside down (the stronger side scores at least 0.5 minus
+  three standard errors of a fair coin).
+  """
+  score, games, predicted, stats = fresh_rungs
+  assert stats['games'] == len(score) * GAMES_PER_RUNG
+  assert np.all(games == GAMES_PER_RUNG)
+  rate = score / games
+  standard_error = np.sqrt(np.sum(games * predicted * (1 - predicted))) / games.sum()
+  gap = rate.mean() - predicted.mean()
+  assert abs(gap) <= 3 * standard_error + 0.05, (rate.round(2), predicted.round(2))
+  coin = 0.5 - 3 * np.sqrt(0.25 / GAMES_PER_RUNG)
+  assert np.all(rate >= coin), (rate.round(2), predicted.round(2))
 
 
 def test_round_robin_rejects_odd_game_counts():

@@ -19,6 +19,9 @@ Skill knobs:
 
 Names are '<archetype>-<level>' with level 0 (weakest) .. 7 (strongest), plus 'random'.
 `ladder(env)` returns the calibrated, rated ladder shipped in `ladder.json`.
+
+A bot reads its observation by the names of `rules.UNIT`, `rules.PLANE` and
+`rules.SCALAR`, the layout the game builds it with. Letters: U unit slots, C cells.
 """
 from __future__ import annotations
 
@@ -130,13 +133,248 @@ def _weighted(u, weights):
   return jnp.argmax(cdf > u * cdf[-1]).astype(jnp.int32)
 
 
+# Scores of `_first` stay below this (it is also its fill value).
+_NO_SCORE = 1 << 20
+
+
 def _first(mask, score=None):
   """Index of the True entry with the lowest score (first on ties); 0 when none."""
   if score is None:
     score = jnp.arange(mask.shape[0])
   # Scores are small integers (|score| < 2**20), so the fill value 2**20 ranks
   # exactly like the former 2**30 and the packed argmin stays within int32.
-  return argmin_first(jnp.where(mask, score, 1 << 20)).astype(jnp.int32)
+  return argmin_first(jnp.where(mask, score, _NO_SCORE)).astype(jnp.int32)
+
+
+# The bot's uniform draws, one per random choice, by index. The ninth is unused; it is
+# drawn so that the other eight, and so every bot game, stay what they always were.
+(_U_CONTROL, _U_PICK, _U_KIND, _U_NOISE_FUNCTION, _U_NOISE_UNIT, _U_NOISE_TARGET,
+ _U_NOISY, _U_SEARCH) = range(8)
+_NUM_UNIFORMS = 9
+
+
+class _Units(NamedTuple):
+  """One side's unit rows of an observation, decoded: [U] each."""
+  alive: jax.Array  # bool
+  kind: jax.Array  # int32 (0 for an empty slot)
+  x: jax.Array  # int32 cell column
+  y: jax.Array  # int32 cell row
+
+
+class _Board(NamedTuple):
+  """The places a bot plans around: int32 cell coordinates."""
+  size: int  # map side (static)
+  cx: jax.Array  # [C] every cell's column
+  cy: jax.Array  # [C] every cell's row
+  home_x: jax.Array  # own base (else first own building)
+  home_y: jax.Array
+  rally_x: jax.Array  # three cells from home toward the enemy
+  rally_y: jax.Array
+  enemy_x: jax.Array  # the enemy's home: the mirror of ours
+  enemy_y: jax.Array
+
+
+class _Threat(NamedTuple):
+  """The nearest visible enemy within a bot's defend_radius of home."""
+  under_attack: jax.Array  # bool, there is one
+  cell: jax.Array  # int32, its cell
+
+
+class _Command(NamedTuple):
+  """One candidate command: whether it applies (and is legal) and its heads."""
+  ok: jax.Array
+  function: jax.Array | int
+  unit: jax.Array | int
+  target: jax.Array | int
+
+
+def _cheb(ax, ay, bx, by):
+  """Chebyshev distance between cells (ax, ay) and (bx, by)."""
+  return jnp.maximum(jnp.abs(ax - bx), jnp.abs(ay - by))
+
+
+def _one_hot_index(rows, group: str):
+  """int32 [U]: the index within a one-hot group of `rules.UNIT` (0 for an all-zero row).
+
+  Exact, since the one-hot features are exactly 0.0 or 1.0. Written as element-wise
+  adds of the columns (exactly the weighted sum: one term at most is non-zero), which
+  XLA fuses, rather than a reduction over a short minor axis, which it runs as a
+  separate, slow kernel.
+  """
+  columns = rows[:, R.UNIT[group]]
+  return sum(columns[:, k] * np.float32(k) for k in range(1, columns.shape[1])).astype(
+      jnp.int32)
+
+
+def _read_units(rows, size: int) -> _Units:
+  """Decodes unit rows [U, F] laid out as `rules.UNIT`."""
+  cell = lambda name: jnp.round(rows[:, R.UNIT[name]] * size).astype(jnp.int32)
+  return _Units(alive=rows[:, R.UNIT['alive']] > 0, kind=_one_hot_index(rows, 'kind'),
+                x=cell('x'), y=cell('y'))
+
+
+def _board(own: _Units, size: int) -> _Board:
+  """Home, rally point and the enemy's home, from the own units."""
+  # Cell coordinates as constants of the compiled bot (not recomputed per cell).
+  cy, cx = (jnp.asarray(a, jnp.int32) for a in np.divmod(np.arange(size * size), size))
+  # Home is the own base; without one, the first own building cell (0 when none).
+  # Buildings come from the unit list ([U] work) rather than the 'own_buildings'
+  # plane, which marks exactly their cells.
+  num_cells = size * size
+  has_base = own.alive[0] & (own.kind[0] == R.BASE)
+  first_building = jnp.min(jnp.where(own.alive & (own.kind <= R.BARRACKS),
+                                     own.y * size + own.x, num_cells))
+  first_building = jnp.where(first_building < num_cells, first_building, 0)
+  home = jnp.where(has_base, own.y[0] * size + own.x[0], first_building)
+  home_x, home_y = home % size, home // size
+  enemy_x, enemy_y = size - 1 - home_x, size - 1 - home_y
+  toward = lambda a, b: jnp.sign(b - a)
+  return _Board(size=size, cx=cx, cy=cy, home_x=home_x, home_y=home_y,
+                rally_x=jnp.clip(home_x + 3 * toward(home_x, enemy_x), 0, size - 1),
+                rally_y=jnp.clip(home_y + 3 * toward(home_y, enemy_y), 0, size - 1),
+                enemy_x=enemy_x, enemy_y=enemy_y)
+
+
+def _from_cells(board: _Board, x, y):
+  """Chebyshev distance [C] from every cell to (x, y)."""
+  return _cheb(board.cx, board.cy, x, y)
+
+
+def _harvest(own: _Units, order, mask, board: _Board) -> _Command:
+  """An idle worker goes harvesting the field nearest to it (and to home)."""
+  idle_worker = own.alive & (own.kind == R.WORKER) & (order == R.IDLE)
+  w = _first(idle_worker)
+  # The harvest target row of the mask is exactly 'resources > 0'.
+  resources_left = mask['target'][R.F_HARVEST]
+  target = _first(resources_left, _from_cells(board, board.home_x, board.home_y) * 2
+                  + _from_cells(board, own.x[w], own.y[w]))
+  ok = (idle_worker.any() & mask['function'][R.F_HARVEST] & resources_left.any()
+        & mask['unit'][R.F_HARVEST, w])
+  return _Command(ok, R.F_HARVEST, w, target)
+
+
+def _threat(params: BotParams, enemy: _Units, board: _Board) -> _Threat:
+  distance = _cheb(enemy.x, enemy.y, board.home_x, board.home_y)
+  near = enemy.alive & (distance <= params.defend_radius)
+  nearest = _first(near, distance)
+  return _Threat(near.any(), enemy.y[nearest] * board.size + enemy.x[nearest])
+
+
+def _strike_cell(params: BotParams, enemy: _Units, visible, mask, board: _Board,
+                 chosen_x, chosen_y, u_search):
+  """Where an attacking army goes when no enemy is engaged (cell index).
+
+  The nearest visible enemy building to the chosen unit; else the strike point (the
+  enemy's home field when harassing, its home otherwise); when that is in sight and
+  holds no building, a random walkable cell out of sight (a search).
+  """
+  size = board.size
+  num_cells = size * size
+  # Harass: the enemy's home field, the mirror of the field nearest our home.
+  home_field = _first(mask['target'][R.F_HARVEST],
+                      _from_cells(board, board.home_x, board.home_y))
+  field_x, field_y = size - 1 - home_field % size, size - 1 - home_field // size
+  strike_x = jnp.where(params.harass > 0, field_x, board.enemy_x)
+  strike_y = jnp.where(params.harass > 0, field_y, board.enemy_y)
+  enemy_building = enemy.alive & (enemy.kind <= R.BARRACKS)  # visible ones
+  any_enemy_building = enemy_building.any()
+  strike = strike_y * size + strike_x
+  cleared = visible[strike] & ~any_enemy_building
+  hidden = mask['target'][R.F_ATTACK] & ~visible
+  search, any_hidden = _sample(u_search, hidden, with_any=True)
+  strike = jnp.where(cleared & any_hidden, search, strike)
+  # The visible enemy building nearest to the chosen unit, lowest cell on ties.
+  enemy_cell = enemy.y * size + enemy.x
+  known_building = jnp.remainder(jnp.min(jnp.where(
+      enemy_building, _cheb(enemy.x, enemy.y, chosen_x, chosen_y) * num_cells
+      + enemy_cell, _NO_SCORE * num_cells)), num_cells)
+  return jnp.where(any_enemy_building, known_building, strike), cleared
+
+
+def _army(params: BotParams, own: _Units, order, enemy: _Units, visible, mask,
+          board: _Board, threat: _Threat, u):
+  """The army command: defend the base, attack, or gather at the rally point.
+
+  Good control (probability params.control) picks an army unit not already attacking
+  and engages a visible enemy where it stands; poor control picks any army unit.
+  Returns (the command, whether control was good this decision).
+  """
+  army = own.alive & (own.kind >= R.MELEE)
+  good = u[_U_CONTROL] < params.control
+  not_attacking = army & (order != R.ATTACK)
+  chosen = jnp.where(good & not_attacking.any(), _first(not_attacking),
+                     _sample(u[_U_PICK], army))
+  chosen_x, chosen_y = own.x[chosen], own.y[chosen]
+  focus = _first(enemy.alive, _cheb(enemy.x, enemy.y, chosen_x, chosen_y))
+  focus_cell = enemy.y[focus] * board.size + enemy.x[focus]
+  strike, cleared = _strike_cell(params, enemy, visible, mask, board, chosen_x,
+                                 chosen_y, u[_U_SEARCH])
+  strike_cell = jnp.where(enemy.alive.any() & (good | cleared), focus_cell, strike)
+  # Once the army is big enough everyone attacks.
+  attacking = army.sum() >= params.attack_at
+  target = jnp.where(threat.under_attack, threat.cell,
+                     jnp.where(attacking, strike_cell,
+                               board.rally_y * board.size + board.rally_x))
+  ok = (army.any() & mask['function'][R.F_ATTACK] & mask['unit'][R.F_ATTACK, chosen]
+        & mask['target'][R.F_ATTACK, target])
+  # Skip pointless re-orders: a unit already attack-moving while nothing changed.
+  useful = ok & (threat.under_attack | (order[chosen] != R.ATTACK) | ~good)
+  return _Command(useful, R.F_ATTACK, chosen, target), good
+
+
+def _worker_defence(own: _Units, order, mask, threat: _Threat, good) -> _Command:
+  """With no army and good control, a worker is pulled to the threat."""
+  n_army = (own.alive & (own.kind >= R.MELEE)).sum()
+  free = own.alive & (own.kind == R.WORKER) & (order != R.ATTACK)
+  defender = _first(free)
+  ok = (threat.under_attack & (n_army == 0) & good & mask['function'][R.F_ATTACK]
+        & mask['unit'][R.F_ATTACK, defender] & free.any())
+  return _Command(ok, R.F_ATTACK, defender, threat.cell)
+
+
+def _production(params: BotParams, own: _Units, order, mask, board: _Board, u_kind):
+  """(train a worker, build a barracks, train an army unit) commands."""
+  legal_f = mask['function']
+  num_units = own.alive.shape[0]
+  worker = own.alive & (own.kind == R.WORKER)
+  n_workers = worker.sum()
+  n_barracks = ((own.alive & (own.kind == R.BARRACKS)).sum()
+                + (worker & (order == R.BUILD)).sum())
+  train_worker = _Command(legal_f[R.F_TRAIN_WORKER] & (n_workers < params.worker_target),
+                          R.F_TRAIN_WORKER, _first(mask['unit'][R.F_TRAIN_WORKER]), 0)
+  build_ok = (legal_f[R.F_BUILD] & (n_barracks < params.barracks_target)
+              & (n_workers >= params.barracks_after))
+  builder = _first(mask['unit'][R.F_BUILD] & (order != R.BUILD),
+                   -jnp.arange(num_units))  # the newest worker
+  from_home = _from_cells(board, board.home_x, board.home_y)
+  site_score = (_from_cells(board, board.rally_x, board.rally_y) * 4 + from_home
+                + 100 * (from_home < 2))
+  build = _Command(build_ok, R.F_BUILD, builder,
+                   _first(mask['target'][R.F_BUILD], site_score))
+  legal_army = legal_f[R.F_TRAIN_MELEE:R.F_TRAIN_HEAVY + 1]
+  train_f = R.F_TRAIN_MELEE + _weighted(u_kind, jnp.where(legal_army, params.mix + 1e-6,
+                                                           0.0))
+  train_army = _Command(legal_army.any(), train_f, _first(mask['unit'][train_f]), 0)
+  return train_worker, build, train_army
+
+
+def _highest_priority(commands) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(function, unit, target) of the first command that applies; no-op when none."""
+  ok = jnp.stack([c.ok for c in commands])
+  pick, any_ok = _first(ok), ok.any()
+
+  def head(field, default):
+    values = jnp.stack([getattr(c, field) for c in commands])
+    return jnp.where(any_ok, values[pick], default).astype(jnp.int32)
+
+  return head('function', R.F_NOOP), head('unit', 0), head('target', 0)
+
+
+def _random_legal(mask, u):
+  """A uniformly random legal (function, unit, target)."""
+  function = _sample(u[_U_NOISE_FUNCTION], mask['function'])
+  return (function, _sample(u[_U_NOISE_UNIT], mask['unit'][function]),
+          _sample(u[_U_NOISE_TARGET], mask['target'][function]))
 
 
 def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
@@ -151,165 +389,33 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
     (action dict of int32 scalars, state).
   """
   obs, mask = timestep.observation, timestep.legal_action_mask
-  units, enemies, scalars = obs['units'], obs['enemies'], obs['scalars']
   size = obs['planes'].shape[0]
-  num_units = units.shape[0]
-  # Cell coordinates as constants of the compiled bot (not recomputed per cell).
-  cy, cx = (jnp.asarray(a, jnp.int32) for a in np.divmod(np.arange(size * size), size))
-  keys = jax.random.uniform(key, (9,))  # one uniform per random choice
+  u = jax.random.uniform(key, (_NUM_UNIFORMS,))
+  own = _read_units(obs['units'], size)
+  order = jnp.where(own.alive, _one_hot_index(obs['units'], 'order'), -1)
+  enemy = _read_units(obs['enemies'], size)
+  visible = obs['planes'][..., R.PLANE['visible']].reshape(-1) > 0
+  board = _board(own, size)
 
-  alive = units[:, 0] > 0
-  # Index of the one-hot entry (0 for an all-zero row, as argmax): exact, since the
-  # one-hot features are exactly 0.0 or 1.0.
-  # Written as element-wise adds of the columns (exactly the weighted sum: one term
-  # at most is non-zero), which XLA fuses, rather than a reduction over a short
-  # minor axis, which it runs as a separate, slow kernel.
-  one_hot_index = lambda x: sum(x[:, k] * np.float32(k) for k in range(1, 6)).astype(
-      jnp.int32)
-  kind = one_hot_index(units[:, 1:7])
-  order = jnp.where(alive, one_hot_index(units[:, 10:16]), -1)
-  ux = jnp.round(units[:, 7 + 1] * size).astype(jnp.int32)
-  uy = jnp.round(units[:, 7 + 2] * size).astype(jnp.int32)
-  e_alive = enemies[:, 0] > 0
-  ex = jnp.round(enemies[:, 8] * size).astype(jnp.int32)
-  ey = jnp.round(enemies[:, 9] * size).astype(jnp.int32)
-  e_kind = one_hot_index(enemies[:, 1:7])
-
-  worker = alive & (kind == R.WORKER)
-  army = alive & (kind >= R.MELEE)
-  has_base = alive[0] & (kind[0] == R.BASE)
-  bx, by = ux[0], uy[0]
-  # Where the own base stood at the start is mirrored for the enemy base.
-  planes = obs['planes']
-  # Cells of buildings come from the unit lists (the 'own_buildings' and
-  # 'enemy_buildings' planes mark exactly the cells of the own and of the visible
-  # enemy buildings): [U] work instead of a pass over the [H, W, K] planes. The first
-  # own building cell, 0 when there is none (as the first True cell of the plane).
-  num_cells = size * size
-  first_own_building = jnp.min(jnp.where(alive & (kind <= R.BARRACKS), uy * size + ux,
-                                         num_cells))
-  first_own_building = jnp.where(first_own_building < num_cells, first_own_building, 0)
-  bcell = jnp.where(has_base, by * size + bx, first_own_building)
-  bx, by = bcell % size, bcell // size
-  ebx, eby = size - 1 - bx, size - 1 - by
-  cheb = lambda ax, ay, bx_, by_: jnp.maximum(jnp.abs(ax - bx_), jnp.abs(ay - by_))
-  toward = lambda a, b: jnp.sign(b - a)
-  rally_x = jnp.clip(bx + 3 * toward(bx, ebx), 0, size - 1)
-  rally_y = jnp.clip(by + 3 * toward(by, eby), 0, size - 1)
-
-  n_workers = worker.sum()
-  n_army = army.sum()
-  n_barracks = (alive & (kind == R.BARRACKS)).sum() + (worker & (order == R.BUILD)).sum()
-  legal_f = mask['function']
-  # The harvest target row of the mask is exactly 'resources > 0' (the 'resources'
-  # plane is positive there): a contiguous bool row instead of a strided plane.
-  resources_left = mask['target'][R.F_HARVEST]
-
-  # 1. An idle worker goes harvesting the field nearest to it (or the base).
-  idle_worker = worker & (order == R.IDLE)
-  w = _first(idle_worker)
-  harvest_ok = resources_left  # the harvest target row
-  h_target = _first(harvest_ok, cheb(cx, cy, bx, by) * 2 + cheb(cx, cy, ux[w], uy[w]))
-  harvest = (idle_worker.any() & legal_f[R.F_HARVEST] & harvest_ok.any()
-             & mask['unit'][R.F_HARVEST, w])
-
-  # 2. Threats near the base: the nearest visible enemy within defend_radius.
-  e_dist = cheb(ex, ey, bx, by)
-  threat_mask = e_alive & (e_dist <= params.defend_radius)
-  threat = _first(threat_mask, e_dist)
-  threat_cell = ey[threat] * size + ex[threat]
-  under_attack = threat_mask.any()
-
-  # 3. Army commands. Good control picks an army unit not already attacking; poor
-  # control picks any army unit at random.
-  k_ctrl, k_pick = keys[0], keys[1]
-  good = k_ctrl < params.control
-  not_attacking = army & (order != R.ATTACK)
-  random_army = _sample(k_pick, army)
-  chosen = jnp.where(good & not_attacking.any(), _first(not_attacking), random_army)
-  # Harass: the enemy's home field (mirror of ours); else their base.
-  home_field = _first(resources_left, cheb(cx, cy, bx, by))
-  hx, hy = size - 1 - home_field % size, size - 1 - home_field // size
-  strike_x = jnp.where(params.harass > 0, hx, ebx)
-  strike_y = jnp.where(params.harass > 0, hy, eby)
-  # Once the army is big enough everyone attacks; a visible enemy army near ours is
-  # engaged where it stands when control is good.
-  attacking = n_army >= params.attack_at
-  seen = e_alive.any()
-  focus = _first(e_alive, cheb(ex, ey, ux[chosen], uy[chosen]))
-  focus_cell = ey[focus] * size + ex[focus]
-  # When the strike point is in sight and holds no enemy building, search: a random
-  # walkable cell out of sight.
-  visible = planes[..., 6].reshape(-1) > 0
-  e_building = e_alive & (e_kind <= R.BARRACKS)  # visible enemy buildings
-  any_enemy_building = e_building.any()
-  strike = strike_y * size + strike_x
-  cleared = visible[strike] & ~any_enemy_building
-  hidden = mask['target'][R.F_ATTACK] & ~visible
-  search, any_hidden = _sample(keys[7], hidden, with_any=True)
-  strike = jnp.where(cleared & any_hidden, search, strike)
-  # The visible enemy building cell nearest to the chosen unit, lowest cell on ties
-  # (as the first such cell of the plane by that score).
-  e_cell = ey * size + ex
-  known_building = jnp.remainder(jnp.min(jnp.where(
-      e_building, cheb(ex, ey, ux[chosen], uy[chosen]) * num_cells + e_cell,
-      (1 << 20) * num_cells)), num_cells)
-  strike = jnp.where(any_enemy_building, known_building, strike)
-  strike_cell = jnp.where(seen & (good | cleared), focus_cell, strike)
-  army_target = jnp.where(under_attack, threat_cell,
-                          jnp.where(attacking, strike_cell, rally_y * size + rally_x))
-  army_ok = (army.any() & legal_f[R.F_ATTACK] & mask['unit'][R.F_ATTACK, chosen]
-             & mask['target'][R.F_ATTACK, army_target])
-  # Skip pointless re-orders: a unit already attack-moving while nothing changed.
-  army_useful = army_ok & (under_attack | (order[chosen] != R.ATTACK) | ~good)
-
-  # Workers defend when there is no army and good control.
-  pull_workers = under_attack & (n_army == 0) & good
-  defender = _first(worker & (order != R.ATTACK))
-  worker_defend = (pull_workers & legal_f[R.F_ATTACK] & mask['unit'][R.F_ATTACK, defender]
-                   & (worker & (order != R.ATTACK)).any())
-
-  # 4. Production.
-  train_worker = legal_f[R.F_TRAIN_WORKER] & (n_workers < params.worker_target)
-  base_slot = _first(mask['unit'][R.F_TRAIN_WORKER])
-  build_ok = (legal_f[R.F_BUILD] & (n_barracks < params.barracks_target)
-              & (n_workers >= params.barracks_after))
-  builder = _first(mask['unit'][R.F_BUILD] & (order != R.BUILD),
-                   -jnp.arange(num_units))  # the newest worker
-  site_score = (cheb(cx, cy, rally_x, rally_y) * 4 + cheb(cx, cy, bx, by)
-                + 100 * (cheb(cx, cy, bx, by) < 2))
-  site = _first(mask['target'][R.F_BUILD], site_score)
-  legal_army = legal_f[R.F_TRAIN_MELEE:R.F_TRAIN_HEAVY + 1]
-  kind_pick = _weighted(keys[2], jnp.where(legal_army, params.mix + 1e-6, 0.0))
-  train_f = R.F_TRAIN_MELEE + kind_pick
-  train_army = legal_army.any()
-  barracks_slot = _first(mask['unit'][train_f])
-
+  threat = _threat(params, enemy, board)
+  army, good = _army(params, own, order, enemy, visible, mask, board, threat, u)
+  train_worker, build, train_army = _production(params, own, order, mask, board,
+                                                u[_U_KIND])
   # Priorities: eco-first bots train workers before the army; rushers the reverse.
-  eco = params.eco_first > 0
-  candidates = jnp.stack([worker_defend, army_useful & under_attack, harvest,
-                          train_worker & eco, build_ok, train_army, train_worker,
-                          army_useful])
-  functions = jnp.stack([R.F_ATTACK, R.F_ATTACK, R.F_HARVEST, R.F_TRAIN_WORKER,
-                         R.F_BUILD, train_f, R.F_TRAIN_WORKER, R.F_ATTACK])
-  unit_of = jnp.stack([defender, chosen, w, base_slot, builder, barracks_slot, base_slot,
-                       chosen])
-  target_of = jnp.stack([threat_cell, army_target, h_target, 0, site, 0, 0, army_target])
-  pick = _first(candidates)
-  function = jnp.where(candidates.any(), functions[pick], R.F_NOOP).astype(jnp.int32)
-  unit = jnp.where(candidates.any(), unit_of[pick], 0).astype(jnp.int32)
-  target = jnp.where(candidates.any(), target_of[pick], 0).astype(jnp.int32)
+  eco_first = train_worker._replace(ok=train_worker.ok & (params.eco_first > 0))
+  function, unit, target = _highest_priority([
+      _worker_defence(own, order, mask, threat, good),
+      army._replace(ok=army.ok & threat.under_attack),
+      _harvest(own, order, mask, board),
+      eco_first, build, train_army, train_worker, army])
 
   # Noise: a uniformly random legal action.
-  rf = _sample(keys[3], legal_f)
-  ru = _sample(keys[4], mask['unit'][rf])
-  rt = _sample(keys[5], mask['target'][rf])
-  noisy = keys[6] < params.noise
-  function = jnp.where(noisy, rf, function)
-  unit = jnp.where(noisy, ru, unit)
-  target = jnp.where(noisy, rt, target)
+  noisy = u[_U_NOISY] < params.noise
+  function, unit, target = (jnp.where(noisy, r, p) for r, p in
+                            zip(_random_legal(mask, u), (function, unit, target)))
 
-  due = scalars[5] > 0
+  # Act only when this seat's decision is due.
+  due = obs['scalars'][R.SCALAR['due']] > 0
   action = {
       'function': jnp.where(due, function, R.F_NOOP).astype(jnp.int32),
       'unit': jnp.where(due, unit, 0).astype(jnp.int32),

@@ -55,8 +55,14 @@ ACTION_HEADS = ('function', 'unit', 'target', 'delay')
 _PLANE_SHIFT = np.array([0, 1, 7, 12, 18, 23, 29, 30], np.int32)
 _PLANE_MASK = np.array([1, 63, 31, 63, 31, 63, 1, 1], np.int32)
 _PLANE_CAP = np.array([1, 63, 31, 1, 31, 1, 1, 1], np.int32)
-_PLANE_IS_RESOURCES = np.array([0, 1, 0, 0, 0, 0, 0, 0], bool)
-_BUILDING_BITS = (63 << 12) | (63 << 23)  # own and visible enemy buildings
+_PLANE_IS_RESOURCES = np.arange(len(R.PLANE_NAMES)) == R.PLANE['resources']
+# One unit (or one resource, one visible / explored flag) in a plane's field.
+_ONE = {name: 1 << int(shift) for name, shift in zip(R.PLANE_NAMES, _PLANE_SHIFT)}
+_BUILDING_BITS = 63 * (_ONE['own_buildings'] | _ONE['enemy_buildings'])
+# The unit-feature columns a seat sees of the enemy's units (1) and not (0).
+_ENEMY_KEEP = np.zeros(len(R.UNIT_FEATURES), np.float32)
+for _name in R.ENEMY_VISIBLE:
+  _ENEMY_KEEP[R.UNIT[_name]] = 1.0
 
 
 # Starting positions per map pool, shared by environments with the same configuration.
@@ -388,12 +394,14 @@ class Skirmish:
     vis = state.visible.astype(jnp.int32)
     rock = (~jnp.asarray(self.tables.passable)[state.map_id]
             & (state.resources == 0)).astype(jnp.int32)  # [C]
-    base = ((rock + state.resources * 2)[None, :] + (vis << 29)
-            + (state.explored.astype(jnp.int32) << 30))  # [P, C]; resources < 64
+    # [P, C]; resources < 64 fit their field.
+    base = ((rock * _ONE['rock'] + state.resources * _ONE['resources'])[None, :]
+            + vis * _ONE['visible'] + state.explored.astype(jnp.int32) * _ONE['explored'])
     building = u.kind <= R.BARRACKS
     seen_by_other = self._seen_by_other(state)
-    own_w = jnp.where(building, 1 << 12, 1 << 7) * u.alive
-    enemy_w = jnp.where(building, 1 << 23, 1 << 18) * seen_by_other
+    own_w = jnp.where(building, _ONE['own_buildings'], _ONE['own_units']) * u.alive
+    enemy_w = (jnp.where(building, _ONE['enemy_buildings'], _ONE['enemy_units'])
+               * seen_by_other)
     seat = jnp.arange(2)[:, None]
     rows = jnp.concatenate([jnp.broadcast_to(seat, u.pos.shape),
                             jnp.broadcast_to(1 - seat, u.pos.shape)], 1)  # [P, 2U]
@@ -428,16 +436,20 @@ class Skirmish:
     return (seen > 0).reshape(2, self.num_cells)
 
   def _unit_features(self, units, max_hp):
-    """float32 [P, U, F] (see rules.UNIT_FEATURES)."""
+    """float32 [P, U, F]: the columns of `rules.UNIT`, filled by name; zero for dead
+    slots."""
     x, y = self._xy(units.pos)
     alive = units.alive.astype(jnp.float32)
-    kind = jax.nn.one_hot(units.kind, R.NUM_KINDS) * alive[..., None]
-    order = jax.nn.one_hot(units.order, R.NUM_ORDERS)[..., :6] * alive[..., None]
     busy = jnp.where(units.order >= R.TRAIN, units.work, 0).astype(jnp.float32) / 20.0
-    cols = [alive[..., None], kind, (units.hp / max_hp * alive)[..., None],
-            (x / self.size * alive)[..., None], (y / self.size * alive)[..., None], order,
-            ((units.carry > 0) * alive)[..., None], (busy * alive)[..., None]]
-    return jnp.concatenate(cols, -1).astype(jnp.float32)
+    column = {
+        'alive': alive, 'kind': jax.nn.one_hot(units.kind, R.NUM_KINDS),
+        'hp': units.hp / max_hp, 'x': x / self.size, 'y': y / self.size,
+        'order': jax.nn.one_hot(units.order, R.NUM_ORDERS)[..., :len(R.OBSERVED_ORDERS)],
+        'carrying': units.carry > 0, 'busy': busy}
+    cols = [column[name].astype(jnp.float32).reshape(alive.shape + (-1,))
+            for name in R.UNIT]
+    # alive * alive = alive, so one product zeroes every column of a dead slot.
+    return jnp.concatenate(cols, -1) * alive[..., None]
 
   def observe(self, state: State, code=None) -> dict:
     """Each seat's fogged observation: dict of float32 [P, ...].
@@ -461,17 +473,18 @@ class Skirmish:
     feats = self._unit_features(u, max_hp)  # [P, U, F]
     enemy_seen = self._seen_by_other(state)  # [P, U] seen by the other seat
     enemy_feats = feats[::-1] * enemy_seen[::-1][..., None]
-    # Hide the enemy's orders and internal state: keep alive, kind, hp, x, y.
-    keep = np.zeros(len(R.UNIT_FEATURES), np.float32)
-    keep[:10] = 1.0
-    enemy_feats = enemy_feats * keep
+    enemy_feats = enemy_feats * _ENEMY_KEEP  # hide orders and internal state
     army = (u.alive & (u.kind >= R.MELEE)).sum(1)
     due_in = jnp.maximum(state.next_due - state.tick, 0)
-    scalars = jnp.stack([
-        state.bank / 50.0, jnp.broadcast_to(state.tick / self.max_ticks, (2,)),
-        u.alive.sum(1) / self.num_units, enemy_seen[::-1].sum(1) / self.num_units,
-        jnp.arange(2, dtype=jnp.float32), (due_in == 0).astype(jnp.float32),
-        due_in / R.NUM_DELAYS, army / self.num_units], -1).astype(jnp.float32)
+    scalar = {
+        'resources': state.bank / 50.0,
+        'tick': jnp.broadcast_to(state.tick / self.max_ticks, (2,)),
+        'own_units': u.alive.sum(1) / self.num_units,
+        'visible_enemies': enemy_seen[::-1].sum(1) / self.num_units,
+        'seat': jnp.arange(2, dtype=jnp.float32),
+        'due': (due_in == 0).astype(jnp.float32),
+        'ticks_to_due': due_in / R.NUM_DELAYS, 'army': army / self.num_units}
+    scalars = jnp.stack([scalar[name] for name in R.SCALAR], -1).astype(jnp.float32)
     return {'planes': planes, 'units': feats, 'enemies': enemy_feats,
             'scalars': scalars}
 

@@ -52,11 +52,42 @@ TRAINED_KIND = np.array([-1, -1, -1, -1, -1, -1, WORKER, MELEE, RANGED, HEAVY], 
 # The 'delay' head: value d means this seat next decides d + 1 ticks later.
 NUM_DELAYS = 8
 
-# Observation layout.
-PLANE_NAMES = ('rock', 'resources', 'own_units', 'own_buildings', 'enemy_units',
-               'enemy_buildings', 'visible', 'explored')
-UNIT_FEATURES = (('alive',) + tuple(f'kind_{k}' for k in KIND_NAMES) +
-                 ('hp', 'x', 'y') + tuple(f'order_{o}' for o in ORDER_NAMES[:6]) +
-                 ('carrying', 'busy'))
-SCALAR_NAMES = ('resources', 'tick', 'own_units', 'visible_enemies', 'seat', 'due',
-                'ticks_to_due', 'army')
+# Observation layout: the feature axes of the observation's arrays, in order. The
+# observation builder (`game.Skirmish.observe`) fills them by these names and the bots
+# read them by these names; `*_NAMES`/`UNIT_FEATURES` list every column (the spec's
+# metadata), and `PLANE`, `UNIT`, `SCALAR` map a name to its column, or a one-hot
+# group ('kind', 'order') to its slice of columns.
+
+
+def _layout(*groups) -> tuple[tuple[str, ...], dict]:
+  """(column names, {name: column index, or slice of a group's columns}).
+
+  Each group is a name, or (name, members) for a one-hot group whose columns are
+  named '<name>_<member>'.
+  """
+  names, columns = [], {}
+  for group in groups:
+    start = len(names)
+    if isinstance(group, str):
+      names.append(group)
+      columns[group] = start
+    else:
+      group, members = group
+      names += [f'{group}_{m}' for m in members]
+      columns[group] = slice(start, len(names))
+  return tuple(names), columns
+
+
+# planes [H, W, K]: one channel per cell property.
+PLANE_NAMES, PLANE = _layout('rock', 'resources', 'own_units', 'own_buildings',
+                             'enemy_units', 'enemy_buildings', 'visible', 'explored')
+# units / enemies [U, F]: one row per unit slot; x and y are cell / map size. The last
+# order (construct) has no column: a building under construction reads as no order.
+OBSERVED_ORDERS = ORDER_NAMES[:CONSTRUCT]
+UNIT_FEATURES, UNIT = _layout('alive', ('kind', KIND_NAMES), 'hp', 'x', 'y',
+                              ('order', OBSERVED_ORDERS), 'carrying', 'busy')
+# What a seat sees of the enemy's units; their orders and internal state stay hidden.
+ENEMY_VISIBLE = ('alive', 'kind', 'hp', 'x', 'y')
+# scalars [S].
+SCALAR_NAMES, SCALAR = _layout('resources', 'tick', 'own_units', 'visible_enemies',
+                               'seat', 'due', 'ticks_to_due', 'army')

@@ -28,8 +28,10 @@ PRIOR_GAMES = 0.3
 MEAN_RATING = 1000.0
 
 
-def round_robin(env, names, games_per_pair: int, seed: int = 0, progress=None):
-  """Plays every pair of bots. Returns (counts, stats dict).
+def round_robin(env, names, games_per_pair: int, seed: int = 0, progress=None,
+                pairs=None):
+  """Plays every pair of bots (or the index `pairs` given, e.g. a ladder's
+  neighbours). Returns (counts, stats dict).
 
   Args:
     env: a two-player Skirmish environment.
@@ -42,7 +44,9 @@ def round_robin(env, names, games_per_pair: int, seed: int = 0, progress=None):
     raise ValueError(f'games_per_pair must be an even number >= 2 (half the games '
                      f'with each seat); got {games_per_pair}.')
   policies = [bots.bot(n, env) for n in names]
-  pairs = list(itertools.combinations(range(len(names)), 2))
+  if pairs is None:
+    pairs = itertools.combinations(range(len(names)), 2)
+  pairs = list(pairs)
   outcomes, lengths, first_seat = [], [], []
   start = time.time()
   for done, (i, j) in enumerate(pairs, 1):
