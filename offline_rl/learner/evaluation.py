@@ -3,8 +3,7 @@
 `evaluate` plays the agent's policy against fixed opponents with
 `offline_rl.evaluation.play` (one compiled loop, seats alternating in two-player games)
 and reports the mean return and, for two-player games, win, draw and loss rates. Ratings
-and tournaments live in offline_rl.evaluation, offline_rl.ratings and
-offline_rl.benchmark.
+and tournaments live in offline_rl.evaluation and offline_rl.ratings.
 """
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ def eval_fn_from_config(config, agent, top_rating):
   if spec.num_players == 2:
     if not config.eval_opponent:
       raise SystemExit(f'{spec.env_id} is a two-player game: set '
-                       '--config.eval_opponent (e.g. "package.module:bot(args)") or '
+                       '--config.eval_opponent (a policy name, e.g. "bot:rush-3" or '
+                       '"python:package.module:factory(args)") or '
                        '--config.eval_every=0.')
     opponents = [resolve_opponent(config.eval_opponent, env)]
   return learner_lib.make_eval_fn(env, agent, opponents, int(config.eval_episodes),
