@@ -160,8 +160,9 @@ def test_bc_follows_the_data_where_they_depend_on_the_context(tmp_path):
 # Targets move fast (tau 0.05) so that the reward travels back three steps in 400
 # updates; OAC's distillation is light so that one improvement step shows.
 VALUE_AGENTS = {
-    'oac': dict(distillation_weight=0.05, lambda_=1.0, target_tau=0.05),
-    'eoac': dict(distillation_weight=0.05, lambda_=1.0, target_tau=0.05),
+    'oac': dict(distillation_weight=0.05, lambda_=1.0),
+    'eoac': dict(distillation_weight=0.05, lambda_=1.0, target_network=True,
+                 target_tau=0.05),
     'iql': dict(target_tau=0.05),
     'cql': dict(target_tau=0.05, alpha=0.1),
 }
@@ -187,7 +188,7 @@ def test_distillation_pulls_oac_towards_bc(uniform_dataset, bc_run, tmp_path):
   kls = []
   for weight in (0.0, 3.0):
     _, run = train('oac', uniform_dataset, str(tmp_path / str(weight)),
-                   dict(distillation_weight=weight, lambda_=1.0, target_tau=0.05),
+                   dict(distillation_weight=weight, lambda_=1.0),
                    unroll_length=3, teacher=bc_dir, num_steps=200)
     kls.append(learner.read_metrics(run.workdir)[-1]['distillation/kl'])
   assert kls[1] < 0.5 * kls[0], kls
@@ -195,7 +196,8 @@ def test_distillation_pulls_oac_towards_bc(uniform_dataset, bc_run, tmp_path):
 
 def test_a_target_network_resumes_bit_identically(uniform_dataset, bc_run, tmp_path):
   bc_dir, _ = bc_run
-  config = tiny('oac', dict(target_tau=0.1), unroll_length=3, teacher=bc_dir,
+  config = tiny('oac', dict(target_network=True, target_tau=0.1), unroll_length=3,
+                teacher=bc_dir,
                 num_steps=30, updates_per_call=5, checkpoint_every=10, log_every=10)
   make_windows = lambda: data.make_iterator(uniform_dataset, batch_size=64,
                                             unroll_length=3, validation_fraction=0.0)

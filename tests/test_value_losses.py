@@ -115,6 +115,15 @@ def test_oac_and_eoac_losses_by_hand():
                                      jax.random.key(0))
     np.testing.assert_allclose(loss_at, value_loss + pg + factor * weight * kl,
                                rtol=1e-4, atol=1e-6)
+  # Without a target network, V̄ is the online value (no gradient).
+  no_target = context._replace(target=None)
+  _, metrics = oac_losses.oac_loss(net, net, ACTION, cfg, params, no_target, batch,
+                                   jax.random.key(0))
+  g1 = reward[0, 1] + gamma * discount[0, 1] * value[0, 2]
+  g0 = reward[0, 0] + gamma * discount[0, 0] * ((1 - lam) * value[0, 1] + lam * g1)
+  np.testing.assert_allclose(
+      metrics['value/loss'], np.mean(0.5 * (value[0, :2] - np.array([g0, g1])) ** 2),
+      rtol=1e-4, atol=1e-6)
   # The reverse direction is KL(π || π_BC).
   _, metrics = oac_losses.oac_loss(net, net, ACTION,
                                    dict(cfg, distillation_direction='reverse'), params,

@@ -12,8 +12,9 @@ from offline_rl.networks import heads
 
 
 def make_agent(spec: specs.EnvSpec, cfg) -> agent_lib.Agent:
-  """Builds OAC (E-OAC when `oac.emphatic`) for `spec`: an actor-critic network, its
-  target and a frozen BC teacher of the same network without the value head."""
+  """Builds OAC (E-OAC when `oac.emphatic`) for `spec`: an actor-critic network, a
+  frozen BC teacher of the same network without the value head, and a target network
+  when `oac.target_network`."""
   network = common.make_network(spec, cfg, value_head=True)
   teacher_network = common.make_network(spec, cfg, value_head=False)
   action_spec = heads.ordered_action_spec(spec.action, spec.legal_action_mask)
@@ -24,8 +25,9 @@ def make_agent(spec: specs.EnvSpec, cfg) -> agent_lib.Agent:
       loss=functools.partial(losses.oac_loss, network, teacher_network, action_spec,
                              values),
       make_policy=common.policy_maker(network, spec, cfg),
-      target=agent_lib.TargetRule(float(values['target_tau']),
-                                  int(values['target_period'])),
+      target=(agent_lib.TargetRule(float(values['target_tau']),
+                                   int(values['target_period']))
+              if values['target_network'] else None),
       teacher=common.init_fn(teacher_network, spec))
 
 

@@ -10,7 +10,9 @@ Fields (beside offline_rl.configs'):
     (0: constant).
   oac.emphatic: weight the policy gradient by the N-step emphatic trace (E-OAC).
   oac.emphatic_steps, oac.emphatic_lambda: its n and λ_e (interest 1).
-  oac.target_tau, oac.target_period: the target network's rule (see TargetRule).
+  oac.target_network: bootstrap V̄ from a target network moved by oac.target_tau /
+    oac.target_period (see TargetRule); False (the default, as IMPALA's V-trace does)
+    bootstraps the online value without gradient and saves a forward pass.
   oac.head_weights: {head: weight} of the distillation term per head (default 1).
 """
 from ml_collections import config_dict
@@ -28,7 +30,8 @@ def get_config() -> config_dict.ConfigDict:
       gamma=0.99, lambda_=0.8, ratio_clip=1.0, value_weight=1.0, policy_weight=1.0,
       distillation_weight=1.0, distillation_direction='forward',
       distillation_decay_steps=0, emphatic=False,
-      emphatic_steps=8, emphatic_lambda=0.5, target_tau=0.01, target_period=0,
+      emphatic_steps=8, emphatic_lambda=0.5, target_network=False, target_tau=0.01,
+      target_period=0,
       head_weights=config_dict.ConfigDict({}, type_safe=False)))
   return c
 

@@ -1,13 +1,14 @@
 """The offline actor-critic loss (OAC; E-OAC with `emphatic`), AlphaStar Unplugged.
 
 One forward pass of the actor-critic gives the policy logits and V; the frozen BC
-teacher and the target network each run once, without gradient. On the steps
+teacher (and the target network, when there is one) runs once, without gradient. On the steps
 t = 0..T-2 of a window (those with a successor, see `offline_rl.losses`):
 
-  G_t     = TD(λ) return of the logged rewards, bootstrapped with the target's V^μ
+  G_t     = TD(λ) return of the logged rewards, bootstrapped with V̄ (the target's
+            V^μ, or the online V^μ without gradient)
   L_V     = ½ (V(s_t) - G_t)²                          behaviour value, no correction
   ρ_t     = min(c, π(a_t|s_t) / π_BC(a_t|s_t))          joint over the used heads
-  A_t     = G_t - V^μ_target(s_t)
+  A_t     = G_t - V̄(s_t)
   L_PG    = - M_t ρ_t A_t log π(a_t|s_t)                M_t = 1, or the emphatic trace
   L_KL    = KL(π_BC || π) (or the reverse) per head on the trained steps
 
@@ -31,7 +32,9 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
   """(loss [], metrics {name: []}); `cfg` is the config's `oac` section as a dict."""
   out = losses.forward(network, params, batch, key)
   teacher = losses.forward(teacher_network, context.teacher, batch, key)
+  # V̄: the target network's value, or the online one's without gradient.
   v_target = jax.lax.stop_gradient(
+      out.value if context.target is None else
       losses.forward(network, context.target, batch, key).value)
   where = losses.value_steps(batch)  # [B, T-1]
   returns = losses.lambda_returns(
