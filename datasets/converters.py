@@ -38,7 +38,7 @@ def write_episodes(path, spec: specs.EnvSpec, episodes: Iterable[tuple[dict, dic
   tmp = writer_lib.incomplete_dir(path)
   if tmp.exists():
     shutil.rmtree(tmp)
-  tmp.mkdir(parents=True)
+  writer_lib.make_incomplete_dir(path)
   features = features or features_lib.episode_features(spec)
   layout = features_lib.Layout(features)
   shards, current, in_shard = [], None, 0
@@ -288,7 +288,7 @@ def convert(source, destination, *, file_format: str = 'array_record',
   tmp = writer_lib.incomplete_dir(path)
   if tmp.exists():
     shutil.rmtree(tmp)
-  tmp.mkdir(parents=True)
+  writer_lib.make_incomplete_dir(path)
   shards, current, count = [], None, 0
   try:
     for begin in range(0, dataset.num_episodes, episodes_per_shard):

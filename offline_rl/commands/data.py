@@ -1,6 +1,7 @@
 """`offline-rl data info|inspect|convert|record`: RLDS datasets from the command line.
 
   offline-rl data info PATH
+  offline-rl data verify PATH     (reads every record; names every bad file)
   offline-rl data inspect PATH [--episode=0] [--max_steps=20]
   offline-rl data convert SOURCE DEST [--from=rlds|minari|d4rl] [--format=array_record]
   offline-rl data record DEST --env=toy/corridor-v0 [--env_kwargs='{"length": 6}']
@@ -19,7 +20,7 @@ from absl import flags
 import numpy as np
 
 FLAGS = flags.FLAGS
-_ACTIONS = ('info', 'inspect', 'convert', 'record')
+_ACTIONS = ('info', 'verify', 'inspect', 'convert', 'record')
 
 
 def _define(kind: str, name: str, default, *args, **kwargs):
@@ -133,6 +134,19 @@ def info(path: str) -> None:
     print('\n'.join(histogram(meta[key]) or ['  (none)']))
 
 
+def verify(path: str) -> int:
+  """Prints one line per bad file on stderr (exit 1), or a summary (exit 0)."""
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  dataset, problems = datasets.verify(path)
+  for problem in problems:
+    print(f'offline-rl data verify: error: {problem}', file=sys.stderr)
+  if problems:
+    return 1
+  print(f'{dataset.path}: all {dataset.num_episodes} episodes ({dataset.num_steps} '
+        f'steps) in {len(dataset.shard_paths)} shard(s) read back whole.')
+  return 0
+
+
 def inspect(path: str, episode: int, max_steps: int) -> None:
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
   ds = datasets.load(path)
@@ -221,7 +235,7 @@ def main(argv):
   if not args or args[0] not in _ACTIONS:
     return _usage(f'choose one of {", ".join(_ACTIONS)}.')
   action, rest = args[0], args[1:]
-  needed = {'info': 1, 'inspect': 1, 'convert': 2, 'record': 1}[action]
+  needed = {'info': 1, 'verify': 1, 'inspect': 1, 'convert': 2, 'record': 1}[action]
   if len(rest) != needed:
     return _usage(f'{action} takes {needed} path argument(s), got {len(rest)}: {rest}.')
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
@@ -229,6 +243,8 @@ def main(argv):
   try:
     if action == 'info':
       info(rest[0])
+    elif action == 'verify':
+      return verify(rest[0])
     elif action == 'inspect':
       inspect(rest[0], FLAGS.episode, FLAGS.max_steps)
     elif action == 'convert':

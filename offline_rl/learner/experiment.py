@@ -12,6 +12,9 @@ import re
 
 from absl import logging
 
+from offline_rl import errors
+from offline_rl.learner import rundir
+
 _OPPONENT = re.compile(r'^([\w.]+):(\w+)(?:\((.*)\))?$')
 
 
@@ -20,7 +23,7 @@ def resolve_opponent(text: str):
   from offline_rl import types  # pylint: disable=g-import-not-at-top
   match = _OPPONENT.match(text.strip())
   if not match:
-    raise ValueError(f'eval_opponent {text!r}: write "package.module:policy" or '
+    raise errors.ConfigError(f'eval_opponent {text!r}: write "package.module:policy" or '
                      '"package.module:factory(arg, ...)", e.g. '
                      '"offline_rl.environments.toy:bot(0.3)".')
   module, attribute, args = match.groups()
@@ -31,7 +34,7 @@ def resolve_opponent(text: str):
   elif not isinstance(target, types.Policy) and callable(target):
     target = target()
   if not isinstance(target, types.Policy):
-    raise ValueError(f'eval_opponent {text!r} is a {type(target).__name__}, not an '
+    raise errors.ConfigError(f'eval_opponent {text!r} is a {type(target).__name__}, not an '
                      'offline_rl.types.Policy.')
   return target
 
@@ -43,7 +46,8 @@ def make_iterator(config):
       config.dataset, batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),
       filters=config.filters or None, split='train',
-      validation_fraction=float(config.validation_fraction))
+      validation_fraction=float(config.validation_fraction),
+      drop_nonfinite=bool(config.get('drop_nonfinite', False)))
 
 
 def eval_fn_from_config(config, agent, top_rating):
@@ -72,7 +76,7 @@ def eval_fn_from_config(config, agent, top_rating):
   opponents = []
   if spec.num_players == 2:
     if not config.eval_opponent:
-      raise SystemExit(f'{spec.env_id} is a two-player game: set '
+      raise errors.ConfigError(f'{spec.env_id} is a two-player game: set '
                        '--config.eval_opponent (e.g. "package.module:bot(args)") or '
                        '--config.eval_every=0.')
     opponents = [resolve_opponent(config.eval_opponent)]
@@ -81,12 +85,18 @@ def eval_fn_from_config(config, agent, top_rating):
 
 
 def check_config(config) -> None:
-  """Raises ValueError naming what a config lacks before anything is loaded."""
+  """Raises ConfigError naming what a config lacks before anything is loaded."""
   if not config.dataset:
-    raise ValueError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. one '
+    raise errors.ConfigError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. one '
                      'written by `offline-rl data record`).')
+  for field in ('batch_size', 'num_steps', 'updates_per_call'):
+    if int(config[field]) < 1:
+      raise errors.ConfigError(f'{field} must be >= 1, got {config[field]}: set '
+                               f'--config.{field}.')
+  if int(config.unroll_length) < 0:
+    raise errors.ConfigError(f'unroll_length must be >= 0, got {config.unroll_length}.')
   if config.agent == 'ftbc' and not config.init_from:
-    raise ValueError('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
+    raise errors.ConfigError('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
                      'RUN_DIR/checkpoints/STEP).')
 
 
@@ -96,16 +106,20 @@ def train(config, workdir: str, progress: bool = True):
   from offline_rl import agents
   from offline_rl import learner as learner_lib
   check_config(config)
-  iterator = make_iterator(config)
-  agent = agents.make(config.agent, iterator.spec, config)
-  holder = {}
-  eval_fn = eval_fn_from_config(config, agent,
-                         lambda: holder['learner'].meta.get('top_rating'))
-  learner = learner_lib.Learner(agent, iterator, config, workdir, eval_fn=eval_fn,
-                                progress=progress)
-  holder['learner'] = learner
-  try:
-    learner.train()
-  finally:
-    learner.close()
+  with rundir.RunLock(workdir):  # One writer per run directory.
+    iterator = make_iterator(config)
+    try:
+      agent = agents.make(config.agent, iterator.spec, config)
+      holder = {}
+      eval_fn = eval_fn_from_config(config, agent,
+                                    lambda: holder['learner'].meta.get('top_rating'))
+      learner = learner_lib.Learner(agent, iterator, config, workdir, eval_fn=eval_fn,
+                                    progress=progress)
+      holder['learner'] = learner
+      try:
+        learner.train()
+      finally:
+        learner.close()
+    finally:
+      iterator.close()
   return learner

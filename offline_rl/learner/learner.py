@@ -152,7 +152,11 @@ class Learner:
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
     self._write_run_files()
     self.meta: dict = {'top_rating': None}
-    self.state = self._initial_state()
+    try:
+      self.state = self._initial_state()
+    except BaseException:
+      self.checkpointer.close()  # Its threads must not outlive a failed start.
+      raise
 
   # ----------------------------------------------------------------- set-up ----
   def _write_run_files(self):
@@ -232,7 +236,8 @@ class Learner:
   def train(self) -> TrainState:
     """Runs until `num_steps` updates; returns the final TrainState."""
     step = int(self.state.step)
-    writer = writers.MetricsWriter(self.workdir, tensorboard=self.tensorboard)
+    writer = writers.MetricsWriter(self.workdir, tensorboard=self.tensorboard,
+                                   resume_step=step)
     bar = _ProgressBar(self.num_steps, step, self.agent.name) if self.progress else None
     pending, pending_count = None, 0
     if step < self.num_steps:
