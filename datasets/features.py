@@ -294,5 +294,11 @@ def infer_spec(layout: Layout, *, env_id: str, version: str,
       max_episode_steps=int(max_episode_steps), params={})
 
 
+def nonfinite_keys(flat: dict[str, np.ndarray], keys) -> list[str]:
+  """The `keys` of one episode's flat columns whose floats hold NaN or inf."""
+  return [key for key in keys
+          if np.asarray(flat[key]).dtype.kind == 'f' and not np.isfinite(flat[key]).all()]
+
+
 def metadata_json(spec: specs.EnvSpec) -> str:
   return json.dumps(dict(spec.params), sort_keys=True)

@@ -212,3 +212,60 @@ def test_clean_dataset_verifies(recorded):
   assert result.returncode == 0, result.stderr
   assert 'all 8 episodes' in result.stdout
   assert np.all(datasets.load(recorded).lengths > 0)
+
+
+# ------------------------------------------------------------------ NaN and inf
+
+
+def _d4rl_with_nan(path):
+  import h5py  # pylint: disable=g-import-not-at-top
+  n = 8
+  observations = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+  observations[5, 1] = np.nan  # In the second episode (transitions 4-7).
+  terminals = np.zeros(n, bool)
+  terminals[[3, 7]] = True
+  with h5py.File(path, 'w') as f:
+    f['observations'] = observations
+    f['actions'] = np.arange(n) % 2
+    f['rewards'] = np.ones(n, np.float32)
+    f['terminals'] = terminals
+    f['next_observations'] = observations + 1
+  return path
+
+
+def test_importer_refuses_nan_unless_asked(tmp_path):
+  source = _d4rl_with_nan(tmp_path / 'nan.hdf5')
+  with pytest.raises(datasets.DatasetError,
+                     match=r'episode 1 .*NaN or inf in steps/observation.*--drop_nonfinite'):
+    datasets.import_d4rl(source, tmp_path / 'refused')
+  assert not (tmp_path / 'refused').exists()
+  assert not writer_lib.incomplete_dir(tmp_path / 'refused').exists()
+  result = _cli('data', 'convert', str(source), str(tmp_path / 'cli'), '--from=d4rl')
+  _one_line_error(result, 'data convert', 'NaN or inf', '--drop_nonfinite')
+  result = _cli('data', 'convert', str(source), str(tmp_path / 'cli'), '--from=d4rl',
+                '--drop_nonfinite')
+  assert result.returncode == 0, result.stderr
+  assert 'wrote 1 episodes' in result.stdout and 'skipped 1 episodes' in result.stdout
+  ds = datasets.load(tmp_path / 'cli')
+  assert ds.recording['dropped_nonfinite_episodes'] == 1
+  assert np.isfinite(ds.episode(0)['steps']['observation']['observation']).all()
+
+
+def test_train_drop_nonfinite_flag(tmp_path):
+  source = _d4rl_with_nan(tmp_path / 'nan.hdf5')
+  ds = datasets.import_d4rl(source, tmp_path / 'ds', drop_nonfinite=True)
+  # A dataset that still holds NaN (written by another tool) stops training ...
+  from offline_rl.datasets import converters  # pylint: disable=g-import-not-at-top
+  flat = ds.episode_flat(0)
+  flat['steps/observation/observation'] = flat['steps/observation/observation'].copy()
+  flat['steps/observation/observation'][1, 0] = np.inf
+  episodes = [(ds.episode_flat(0), {k: v[0] for k, v in ds.metadata.items()}),
+              (flat, {k: v[0] for k, v in ds.metadata.items()})]
+  path = converters.write_episodes(tmp_path / 'inf', ds.spec, episodes,
+                                   nonfinite='keep').path
+  result = _train(path, tmp_path / 'run')
+  _one_line_error(result, 'train', 'NaN or inf', '--drop_nonfinite')
+  # ... unless asked, and the run's config records that it was.
+  result = _train(path, tmp_path / 'run', '--drop_nonfinite')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads((tmp_path / 'run' / 'config.json').read_text())['drop_nonfinite']

@@ -54,6 +54,8 @@ _define('integer', 'num_envs', 64, 'record: environments run in parallel.')
 _define('integer', 'episodes_per_shard', 1000, 'record/convert: games per shard.')
 _define('bool', 'overwrite', False, 'record/convert: replace an existing DEST.')
 _define('bool', 'progress', True, 'record: show a progress bar.')
+_define('bool', 'drop_nonfinite', False, 'convert --from=minari|d4rl: skip episodes '
+        'holding NaN or inf (default: refuse to import them).')
 
 
 def _usage(message: str) -> int:
@@ -218,16 +220,20 @@ def convert(source: str, dest: str) -> None:
   fmt = FLAGS.format
   if kind == 'minari':
     ds = datasets.import_minari(source, dest, file_format=fmt or 'tfrecord',
-                                overwrite=FLAGS.overwrite)
+                                overwrite=FLAGS.overwrite,
+                                drop_nonfinite=FLAGS.drop_nonfinite)
   elif kind == 'd4rl':
     ds = datasets.import_d4rl(source, dest, file_format=fmt or 'tfrecord',
-                              overwrite=FLAGS.overwrite)
+                              overwrite=FLAGS.overwrite,
+                              drop_nonfinite=FLAGS.drop_nonfinite)
   else:
     ds = datasets.convert(source, dest, file_format=fmt or 'array_record',
                           episodes_per_shard=FLAGS.episodes_per_shard,
                           overwrite=FLAGS.overwrite)
+  dropped = ds.recording.get('dropped_nonfinite_episodes', 0)
   print(f'wrote {ds.num_episodes} episodes, {ds.num_steps} steps to {ds.path} '
-        f'({ds.file_format}).')
+        f'({ds.file_format})'
+        + (f'; skipped {dropped} episodes holding NaN or inf.' if dropped else '.'))
 
 
 def main(argv):
