@@ -269,3 +269,35 @@ def test_train_drop_nonfinite_flag(tmp_path):
   result = _train(path, tmp_path / 'run', '--drop_nonfinite')
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads((tmp_path / 'run' / 'config.json').read_text())['drop_nonfinite']
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def test_zero_games_refused_before_writing(tmp_path):
+  store = tmp_path / 'results.jsonl'
+  for command in ('evaluate', 'tournament'):
+    result = _cli(command, '--env=toy/corridor-v0', '--agent=random', '--games=0',
+                  f'--store={store}')
+    _one_line_error(result, command, '--games=0')
+    assert not store.exists()
+
+
+def test_evaluate_missing_agent_directory(tmp_path):
+  result = _cli('evaluate', '--env=toy/corridor-v0', f'--agent={tmp_path}/nothing',
+                '--games=1', f'--store={tmp_path}/results.jsonl')
+  _one_line_error(result, 'evaluate', f'{tmp_path}/nothing: no such directory')
+  assert not (tmp_path / 'results.jsonl').exists()
+
+
+def test_report_says_how_many_lines_it_skipped(tmp_path):
+  store = tmp_path / 'results.jsonl'
+  result = _cli('evaluate', '--env=toy/corridor-v0', '--env_kwargs={"num_players": 1}',
+                '--agent=random', '--games=2', f'--store={store}', '--progress=false')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(store, 'a') as f:
+    f.write('{"type": "games", "id": "torn by a crash"\n{"type": "agent", "na')
+  result = _cli('report', f'--store={store}', f'--out={tmp_path / "report"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'skipped 2 torn or unreadable line(s)' in result.stderr
+  assert (tmp_path / 'report' / 'report.html').exists()

@@ -35,7 +35,7 @@ ENV_KWARGS = _define('string', 'env_kwargs', '{}',
 STORE = _define('string', 'store', None, 'Results store (JSON Lines) to append to.')
 SEEDS = _define('list', 'seeds', ['0'], 'Evaluation seeds.')
 GAMES = _define('integer', 'games', 100, 'Games per matchup and seed (even for two '
-                'players: each map is played from both seats).')
+                'players: each map is played from both seats).', lower_bound=1)
 SHARD_SIZE = _define('integer', 'shard_size', 64, 'Games per shard: the unit of work, '
                      'of parallelism and of resumption.')
 PROCESS_INDEX = _define('integer', 'process_index', 0, 'This process among '

@@ -18,6 +18,7 @@ import time
 from absl import flags
 from absl import logging
 
+from offline_rl import errors
 from offline_rl.benchmark import flags as common
 
 AGENT = flags.DEFINE_string('agent', None, 'The player to evaluate: a run directory or a '
@@ -30,8 +31,13 @@ def _agent_spec(value: str) -> str:
   if value is None:
     raise SystemExit('offline-rl evaluate: --agent is required: a run directory or a '
                      'player spec.')
-  if os.path.isdir(value) and ':' not in value and '=' not in value:
+  if ':' in value or '=' in value:
+    return value
+  if os.path.isdir(value):
     return f'checkpoint:{value}'
+  if os.sep in value or value.startswith('.') or os.path.exists(value):
+    raise errors.ConfigError(f'--agent {value}: no such directory. Give the --workdir of '
+                             'a training run, or a player spec (bot:NAME, random).')
   return value
 
 
