@@ -13,6 +13,7 @@ import importlib
 import os
 import re
 import sys
+import traceback
 
 from absl import app
 from absl import flags
@@ -57,8 +58,9 @@ def run(argv=None):
             flags_parser=lambda argv: _parse_flags(name, argv))
   except Exception as error:  # pylint: disable=broad-except
     if show_traceback or not errors.is_user_error(error):
-      raise
-    print(f'offline-rl {name}: error: {errors.one_line(error)}', file=sys.stderr)
+      traceback.print_exc()
+    else:
+      print(f'offline-rl {name}: error: {errors.one_line(error)}', file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     # Not sys.exit: it joins non-daemon threads, and a library thread left running by
