@@ -22,6 +22,7 @@ import numpy as np
 from offline_rl import errors
 from offline_rl import specs
 from offline_rl.datasets import _lazy
+from offline_rl.datasets import actions as actions_lib
 from offline_rl.datasets import features as features_lib
 from offline_rl.datasets import wire
 from offline_rl.datasets import writer as writer_lib
@@ -214,6 +215,8 @@ class Dataset:
     name: the TFDS dataset name.
     spec: the `EnvSpec` stored by `record`, or inferred from the features.
     spec_inferred: True when `spec` was inferred (the dataset was written elsewhere).
+    action_ranges: {head: ValueRange} of the integer action heads whose spec lacked
+      num_values (read from the data; num_values = max + 1 where the values are >= 0).
     file_format: 'tfrecord' or 'array_record'.
     features: the TFDS `FeaturesDict`.
     layout: its flat columns (`features.Layout`).
@@ -292,6 +295,21 @@ class Dataset:
             max_episode_steps=int(self.lengths.max()) if self.lengths.size else 0)
       except ValueError as e:
         raise DatasetError(f'{path}: {e}') from e
+    # The value range of integer action heads whose spec lacks num_values; where the
+    # values are indices (>= 0), num_values = max + 1 (see datasets/actions.py).
+    self.spec, self.action_ranges = actions_lib.infer_num_values(self)
+
+  def override_num_values(self, num_values: int) -> None:
+    """Sets the number of values of the dataset's one discrete action head.
+
+    Raises:
+      DatasetError: the action has several heads, or the data exceeds the number.
+    """
+    try:
+      self.spec = actions_lib.override_num_values(self.spec, int(num_values),
+                                                  self.action_ranges)
+    except ValueError as e:
+      raise DatasetError(f'{self.path}: {e}') from e
 
   # ------------------------------------------------------------ index
 

@@ -106,6 +106,7 @@ def _describe_tree(tree, indent='    ') -> list[str]:
 
 def info(path: str) -> None:
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  from offline_rl import specs  # pylint: disable=g-import-not-at-top
   ds = datasets.load(path)
   spec = ds.spec
   print(f'dataset      {ds.path}')
@@ -118,6 +119,11 @@ def info(path: str) -> None:
     print(f'params       {json.dumps(dict(spec.params), sort_keys=True)}')
   print('observation'); print('\n'.join(_describe_tree(spec.observation)))
   print('action'); print('\n'.join(_describe_tree(spec.action)))
+  for head, seen in ds.action_ranges.items():
+    sized = specs.flatten(spec.action)[head].num_values is not None
+    print(f'    ({head}: values {seen} in the data; ' + (
+        'num_values inferred as max + 1; train --config.num_actions=N overrides)'
+        if sized else 'negative, so not action indices: give the spec in metadata.json)'))
   print('legal_action_mask'); print('\n'.join(_describe_tree(spec.legal_action_mask)))
   print(f'episodes     {ds.num_episodes}')
   print(f'steps        {ds.num_steps}')

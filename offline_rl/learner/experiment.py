@@ -39,11 +39,32 @@ def resolve_opponent(text: str):
   return target
 
 
+def load_dataset(config):
+  """`config.dataset`, its spec completed by `config.num_actions` when set (> 0).
+
+  Logs the number of actions when it was inferred from the data (datasets/actions.py).
+  """
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  from offline_rl import specs  # pylint: disable=g-import-not-at-top
+  dataset = datasets.load(config.dataset)
+  num_actions = int(config.get('num_actions', 0) or 0)
+  if num_actions > 0:
+    dataset.override_num_values(num_actions)
+  heads = specs.flatten(dataset.spec.action)
+  for head, seen in dataset.action_ranges.items():
+    source = ('set by --config.num_actions' if num_actions > 0 else
+              f'inferred from the data (values {seen}); --config.num_actions overrides')
+    if heads[head].num_values is not None:
+      logging.warning('Action %r has %d values, %s.', head, heads[head].num_values,
+                      source)
+  return dataset
+
+
 def make_iterator(config):
   """The training iterator of `config.dataset` through offline_rl.data."""
   from offline_rl import data  # pylint: disable=g-import-not-at-top
   return data.make_iterator(
-      config.dataset, batch_size=int(config.batch_size),
+      load_dataset(config), batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),
       filters=config.filters or None, split='train',
       validation_fraction=float(config.validation_fraction),
