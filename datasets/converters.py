@@ -167,6 +167,14 @@ def _flatten_data(data, name: str) -> dict:
   return {name: np.asarray(data)}
 
 
+def _minari_max_episode_steps(dataset) -> int:
+  """The recorded environment's time limit, else the longest episode (in steps)."""
+  env_spec = dataset.spec.env_spec
+  if env_spec is not None and env_spec.max_episode_steps:
+    return int(env_spec.max_episode_steps)
+  return int(max(len(e.rewards) for e in dataset.iterate_episodes())) + 1
+
+
 def import_minari(dataset, destination, *, file_format: str = 'tfrecord',
                   overwrite: bool = False,
                   drop_nonfinite: bool = False) -> reader_lib.Dataset:
@@ -190,7 +198,7 @@ def import_minari(dataset, destination, *, file_format: str = 'tfrecord',
                                                          '')),
       num_players=1, observation=_nest(obs_specs), action=_nest(act_specs),
       legal_action_mask=None,
-      max_episode_steps=int(getattr(dataset.spec, 'max_episode_steps', None) or 0),
+      max_episode_steps=_minari_max_episode_steps(dataset),
       params={'minari_dataset_id': dataset_id})
 
   def episodes():

@@ -16,11 +16,11 @@ from offline_rl.datasets import converters
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _cli(*args):
+def _cli(*args, **env):
   return subprocess.run(
       [sys.executable, '-c', 'import sys; from offline_rl import cli; '
        'cli.run(["offline-rl"] + sys.argv[1:])', *args], capture_output=True, text=True,
-      timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+      timeout=300, env=dict(os.environ, JAX_PLATFORMS='cpu', **env))
 
 
 def _spec(action_dtype='int64'):
@@ -79,3 +79,61 @@ def test_train_on_a_spec_without_num_values(foreign, tmp_path):
       result.stderr
   assert json.loads((tmp_path / 'inferred' / 'spec.json').read_text())[
       'action']['action']['num_values'] == 4
+
+
+def test_specs_compatible_across_integer_widths_and_masks():
+  dataset_spec = _spec('int64')
+  dataset_spec = specs.EnvSpec(**{**dataset_spec.__dict__, 'action': {
+      'action': specs.ArraySpec((), 'int64', num_values=2)}})
+  env_spec = specs.EnvSpec(**{**dataset_spec.__dict__, 'action': {
+      'action': specs.ArraySpec((), 'int32', num_values=2)},
+      'legal_action_mask': {'action': specs.ArraySpec((2,), 'bool')}})
+  assert specs.spec_mismatches(dataset_spec, env_spec) == []
+  assert specs.spec_mismatches(env_spec, dataset_spec) == []
+  other = specs.EnvSpec(**{**env_spec.__dict__, 'action': {
+      'action': specs.ArraySpec((), 'float32')}})
+  assert specs.spec_mismatches(dataset_spec, other) == [
+      'action/action: expected int64[] in [0, 2), got float32[]']
+
+
+def _minari_cartpole(root):
+  """A tiny Minari dataset of CartPole-v1, built locally (nothing is downloaded)."""
+  script = """
+import gymnasium as gym, minari
+env = minari.DataCollector(gym.make('CartPole-v1'))
+for episode in range(4):
+  env.reset(seed=episode)
+  for _ in range(12):
+    _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+    if terminated or truncated:
+      break
+env.create_dataset(dataset_id='test/cartpole-v0', algorithm_name='random')
+"""
+  subprocess.run([sys.executable, '-c', script], check=True, capture_output=True,
+                 env=dict(os.environ, MINARI_DATASETS_PATH=str(root)))
+
+
+def test_minari_dataset_trains_then_evaluates_in_its_environment(tmp_path):
+  root = str(tmp_path / 'minari')
+  _minari_cartpole(root)
+  result = _cli('data', 'convert', 'test/cartpole-v0', str(tmp_path / 'ds'),
+                '--from=minari', MINARI_DATASETS_PATH=root)
+  assert result.returncode == 0, result.stderr[-3000:]
+  ds = datasets.load(tmp_path / 'ds')
+  assert ds.spec.env_id == 'minari/test/cartpole-v0'
+  assert ds.spec.max_episode_steps == 500  # CartPole-v1's time limit, not 0.
+  run = tmp_path / 'run'
+  result = _cli('train', '--config', os.path.join(REPO, 'experiments', 'bc.py') + ':bc',
+                f'--config.dataset={tmp_path / "ds"}', '--config.num_steps=2',
+                '--config.batch_size=4', '--config.updates_per_call=1',
+                '--config.eval_every=2', '--config.eval_episodes=2',
+                '--config.network.mlp_sizes=(8,)', '--progress=false', f'--workdir={run}',
+                MINARI_DATASETS_PATH=root)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (run / 'eval.csv').read_text().count('\n') == 2  # Evaluated in the live env.
+  for env_id in ('minari/test/cartpole-v0', 'gym/CartPole-v1'):
+    result = _cli('evaluate', f'--env={env_id}', f'--agent={run}', '--games=2',
+                  '--progress=false', f'--store={tmp_path / env_id.split("/")[0]}.jsonl',
+                  MINARI_DATASETS_PATH=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'mean return' in result.stdout
