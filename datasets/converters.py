@@ -230,9 +230,11 @@ def import_d4rl(hdf5_path, destination, *, env_id: str | None = None,
   optionally timeouts / next_observations) into RLDS.
 
   Episodes end at `terminals | timeouts` (and at the end of the file). The final
-  observation of an episode is `next_observations[last]` when the file has that key;
-  otherwise the last transition of each episode only provides the final observation
-  (its action and reward are dropped), because D4RL files do not store s_{t+1}.
+  observation of an episode is `next_observations[last]` when the file has that key.
+  Without it, a terminated episode keeps every transition (the terminal one needs no
+  next observation: its discount is 0; the final step repeats the last observation),
+  while a truncated episode's last transition only provides the final observation (its
+  action and reward are dropped: bootstrapping would need s_{t+1}).
   Integer actions are treated as discrete with `num_actions` values (default max + 1).
   Episodes holding NaN/inf are refused, or skipped with `drop_nonfinite`.
   """
@@ -291,13 +293,22 @@ def import_d4rl(hdf5_path, destination, *, env_id: str | None = None,
             {'observation': observations[begin:end].astype(obs_dtype)},
             {'action': actions[begin:end].astype(act_dtype)}, rewards[begin:end],
             terminated, {'observation': next_obs[end - 1].astype(obs_dtype)})
+      elif terminated:
+        # The terminal transition needs no next observation (its discount is 0): keep
+        # it, and its reward; the final step repeats the last observation.
+        flat = transitions_to_steps(
+            {'observation': observations[begin:end].astype(obs_dtype)},
+            {'action': actions[begin:end].astype(act_dtype)}, rewards[begin:end],
+            True, {'observation': observations[end - 1].astype(obs_dtype)})
       else:
         if end - begin < 2:
           continue
+        # Truncated: the last transition lacks the next observation that bootstrapping
+        # needs, so it only supplies the final observation.
         flat = transitions_to_steps(
             {'observation': observations[begin:end - 1].astype(obs_dtype)},
             {'action': actions[begin:end - 1].astype(act_dtype)},
-            rewards[begin:end - 1], terminated,
+            rewards[begin:end - 1], False,
             {'observation': observations[end - 1].astype(obs_dtype)})
       yield flat, _metadata(spec, flat)
 

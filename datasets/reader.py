@@ -17,6 +17,7 @@ import threading
 import zlib
 from typing import Any, Iterator, Sequence
 
+from absl import logging
 import numpy as np
 
 from offline_rl import errors
@@ -37,11 +38,14 @@ class SpecMismatchError(DatasetError):
 
 
 def _find_info_dir(path: pathlib.Path) -> pathlib.Path:
-  """The directory holding dataset_info.json: `path` or its only versioned child."""
+  """The directory holding dataset_info.json: `path` or the only one below it (a
+  dataset's version folder, a builder's CONFIG/VERSION, a TFDS data_dir root)."""
   if (path / 'dataset_info.json').exists():
     return path
   candidates = sorted(p.parent for p in path.glob('*/dataset_info.json'))
   candidates += sorted(p.parent for p in path.glob('*/*/dataset_info.json'))
+  # A TFDS data_dir root: NAME/CONFIG/VERSION/.
+  candidates += sorted(p.parent for p in path.glob('*/*/*/dataset_info.json'))
   if len(candidates) == 1:
     return candidates[0]
   if len(candidates) > 1:
@@ -215,6 +219,7 @@ class Dataset:
     name: the TFDS dataset name.
     spec: the `EnvSpec` stored by `record`, or inferred from the features.
     spec_inferred: True when `spec` was inferred (the dataset was written elsewhere).
+    skipped_fields: text observation columns left out of an inferred spec.
     action_ranges: {head: ValueRange} of the integer action heads whose spec lacked
       num_values (read from the data; num_values = max + 1 where the values are >= 0).
     file_format: 'tfrecord' or 'array_record'.
@@ -279,6 +284,7 @@ class Dataset:
         index = _read_index(path / writer_lib.INDEX)
     self._build_index(index)
     self.spec_inferred = True
+    self.skipped_fields: list[str] = []
     stored = self.recording.get('env_spec')
     if stored is None:
       stored_text = (info_json.get('metadata') or {}).get('env_spec')
@@ -289,6 +295,10 @@ class Dataset:
       self.spec = specs.EnvSpec.from_json(json.dumps(stored))
       self.spec_inferred = False
     else:
+      self.skipped_fields = features_lib.text_observation_keys(self.layout)
+      if self.skipped_fields:
+        logging.warning('%s: skipping text observation field(s) %s: only numeric '
+                        'fields are trained on.', path, ', '.join(self.skipped_fields))
       try:
         self.spec = features_lib.infer_spec(
             self.layout, env_id=f'rlds/{self.name}', version=self.version,

@@ -6,7 +6,7 @@ A player spec is a short string, usable on the command line and in configs:
 * `ladder`           every bot of the environment's calibrated ladder;
 * `random`           uniformly random legal actions;
 * `checkpoint:DIR`   a trained agent's run directory (loaded with the learner);
-* `NAME=SPEC`        any of the above under another name (`bc=checkpoint:runs/demo/bc`).
+* `NAME=SPEC`        any of the above under another name (`bc=checkpoint:runs/demo/agents/bc`).
 
 Bots come from the environment's own ladder: Skirmish's calibrated bot ladder, the toy
 Corridor's graded bots; other environments have none (use agents and `random`).

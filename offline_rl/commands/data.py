@@ -41,8 +41,8 @@ _define('enum', 'from', 'rlds', ['rlds', 'minari', 'd4rl'],
         'convert: what SOURCE is: an RLDS directory, a Minari dataset id, or '
         'a D4RL-style HDF5 file.')
 _define('enum', 'format', None, ['tfrecord', 'array_record'],
-        'convert/record: shard file format (convert default: array_record; '
-        'record default: tfrecord).')
+        'convert/record: shard file format (default: tfrecord; convert --from=rlds '
+        'default: array_record).')
 _define('string', 'env', None, 'record: environment id (offline_rl.environments).')
 _define('string', 'env_kwargs', '{}', 'record: JSON keyword arguments of the env.')
 _define('multi_string', 'matchup', [], 'record: one seat-list per flag, policies '
@@ -64,17 +64,22 @@ def _usage(message: str) -> int:
 
 
 def histogram(values, *, bins: int = 10, width: int = 40) -> list[str]:
-  """Text histogram lines: counts of distinct values when few, else `bins` ranges."""
+  """Text histogram lines: counts of few distinct whole numbers, else value ranges.
+
+  Continuous values are binned (at most `bins`, fewer for few values: Sturges' rule),
+  so ten returns do not print ten rows.
+  """
   values = np.asarray(values, np.float64)
   finite = values[np.isfinite(values)]
   lines = []
   missing = values.size - finite.size
   if finite.size:
     distinct = np.unique(finite)
-    if distinct.size <= bins:
+    if distinct.size <= bins and np.all(distinct == np.round(distinct)):
       labels = [f'{v:g}' for v in distinct]
       counts = [(finite == v).sum() for v in distinct]
     else:
+      bins = min(bins, int(np.ceil(np.log2(finite.size))) + 1)
       counts, edges = np.histogram(finite, bins=bins)
       labels = [f'[{edges[i]:.4g}, {edges[i + 1]:.4g}' + (']' if i == bins - 1 else ')')
                 for i in range(bins)]
@@ -85,6 +90,20 @@ def histogram(values, *, bins: int = 10, width: int = 40) -> list[str]:
                    f'{count}')
   if missing:
     lines.append(f'  (unknown: {missing})')
+  return lines
+
+
+def value_counts(values, *, top: int = 10, width: int = 40) -> list[str]:
+  """Text lines: the `top` most frequent values of a text column with their counts."""
+  names, counts = np.unique(np.asarray(values).astype(str), return_counts=True)
+  order = np.argsort(-counts, kind='stable')
+  most = max(int(counts.max()), 1) if counts.size else 1
+  pad = max((len(names[i]) for i in order[:top]), default=0)
+  lines = [f'  {names[i] or "(empty)":>{pad}} | '
+           f'{"#" * int(round(width * counts[i] / most)):<{width}} {counts[i]}'
+           for i in order[:top]]
+  if len(order) > top:
+    lines.append(f'  ... {len(order) - top} more values')
   return lines
 
 
@@ -118,6 +137,8 @@ def info(path: str) -> None:
   if spec.params:
     print(f'params       {json.dumps(dict(spec.params), sort_keys=True)}')
   print('observation'); print('\n'.join(_describe_tree(spec.observation)))
+  for key in ds.skipped_fields:
+    print(f'    (skipped: {key} holds text; only numeric fields are trained on)')
   print('action'); print('\n'.join(_describe_tree(spec.action)))
   for head, seen in ds.action_ranges.items():
     sized = specs.flatten(spec.action)[head].num_values is not None
@@ -140,6 +161,16 @@ def info(path: str) -> None:
                      ('episode_return', 'returns'), ('length', 'lengths')):
     print(title)
     print('\n'.join(histogram(meta[key]) or ['  (none)']))
+  shown = {'rating', 'outcome', 'episode_return', 'length', 'policy_id'}
+  others = sorted(k for k in meta if k not in shown)
+  if others:
+    print('metadata fields (filter on them with --config.filters)')
+  for key in others:
+    column = np.asarray(meta[key])
+    numeric = column.dtype.kind in 'biuf'
+    print(f'  {key} ({column.dtype.name if numeric else "text"})')
+    lines = histogram(column) if numeric else value_counts(column)
+    print('\n'.join(f'  {line}' for line in lines) or '    (none)')
 
 
 def verify(path: str) -> int:

@@ -1,6 +1,6 @@
 """`offline-rl evaluate`: an agent (or a bot) against bots, or its return alone.
 
-  offline-rl evaluate --env=skirmish/8x8 --agent=runs/demo/bc --opponents=ladder --games=200
+  offline-rl evaluate --env=skirmish/8x8 --agent=runs/demo/agents/bc --opponents=ladder --games=200
   offline-rl evaluate --env=toy/corridor-v0 --env_kwargs='{"num_players": 1}' --agent=random
 
 --agent is a player spec (bot:NAME, random, checkpoint:DIR, NAME=SPEC) or a run
