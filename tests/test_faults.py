@@ -301,3 +301,15 @@ def test_report_says_how_many_lines_it_skipped(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'skipped 2 torn or unreadable line(s)' in result.stderr
   assert (tmp_path / 'report' / 'report.html').exists()
+
+
+def test_filter_errors_print_plain_values(recorded):
+  from offline_rl import data  # pylint: disable=g-import-not-at-top
+  with pytest.raises(data.FilterError) as error:
+    data.make_iterator(recorded, batch_size=2, unroll_length=1,
+                       filters='policy_id in bot/nobody')
+  assert 'policy_id takes corridor-bot-0.5, corridor-bot-1' in str(error.value)
+  assert 'np.str_' not in str(error.value)
+  with pytest.raises(data.FilterError, match=r'rating is unknown \(NaN\) in every '
+                     'episode'):
+    data.filters.select('rating>5', {'rating': np.full(3, np.nan, np.float32)})
