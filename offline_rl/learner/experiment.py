@@ -23,9 +23,9 @@ def resolve_opponent(text: str):
   from offline_rl import types  # pylint: disable=g-import-not-at-top
   match = _OPPONENT.match(text.strip())
   if not match:
-    raise errors.ConfigError(f'eval_opponent {text!r}: write "package.module:policy" or '
-                     '"package.module:factory(arg, ...)", e.g. '
-                     '"offline_rl.environments.toy:bot(0.3)".')
+    raise errors.ConfigError(
+        f'eval_opponent {text!r}: write "package.module:policy" or '
+        '"package.module:factory(arg, ...)", e.g. "offline_rl.environments.toy:bot(0.3)".')
   module, attribute, args = match.groups()
   target = getattr(importlib.import_module(module), attribute)
   if args is not None:
@@ -34,8 +34,8 @@ def resolve_opponent(text: str):
   elif not isinstance(target, types.Policy) and callable(target):
     target = target()
   if not isinstance(target, types.Policy):
-    raise errors.ConfigError(f'eval_opponent {text!r} is a {type(target).__name__}, not an '
-                     'offline_rl.types.Policy.')
+    raise errors.ConfigError(f'eval_opponent {text!r} is a {type(target).__name__}, '
+                             'not an offline_rl.types.Policy.')
   return target
 
 
@@ -52,11 +52,11 @@ def load_dataset(config):
     dataset.override_num_values(num_actions)
   heads = specs.flatten(dataset.spec.action)
   for head, seen in dataset.action_ranges.items():
+    if heads[head].num_values is None:
+      continue  # Negative values: check_action_spec reports the head.
     source = ('set by --config.num_actions' if num_actions > 0 else
               f'inferred from the data (values {seen}); --config.num_actions overrides')
-    if heads[head].num_values is not None:
-      logging.warning('Action %r has %d values, %s.', head, heads[head].num_values,
-                      source)
+    logging.warning('Action %r has %d values, %s.', head, heads[head].num_values, source)
   return dataset
 
 
@@ -98,8 +98,8 @@ def eval_fn_from_config(config, agent, top_rating):
   if spec.num_players == 2:
     if not config.eval_opponent:
       raise errors.ConfigError(f'{spec.env_id} is a two-player game: set '
-                       '--config.eval_opponent (e.g. "package.module:bot(args)") or '
-                       '--config.eval_every=0.')
+                               '--config.eval_opponent (e.g. "package.module:bot(args)") '
+                               'or --config.eval_every=0.')
     opponents = [resolve_opponent(config.eval_opponent)]
   return learner_lib.make_eval_fn(env, agent, opponents, int(config.eval_episodes),
                                   seed=int(config.seed), top_rating=top_rating)
@@ -108,8 +108,8 @@ def eval_fn_from_config(config, agent, top_rating):
 def check_config(config) -> None:
   """Raises ConfigError naming what a config lacks before anything is loaded."""
   if not config.dataset:
-    raise errors.ConfigError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. one '
-                     'written by `offline-rl data record`).')
+    raise errors.ConfigError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. '
+                             'one written by `offline-rl data record`).')
   for field in ('batch_size', 'num_steps', 'updates_per_call'):
     if int(config[field]) < 1:
       raise errors.ConfigError(f'{field} must be >= 1, got {config[field]}: set '
@@ -117,8 +117,8 @@ def check_config(config) -> None:
   if int(config.unroll_length) < 0:
     raise errors.ConfigError(f'unroll_length must be >= 0, got {config.unroll_length}.')
   if config.agent == 'ftbc' and not config.init_from:
-    raise errors.ConfigError('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
-                     'RUN_DIR/checkpoints/STEP).')
+    raise errors.ConfigError('FT-BC continues a BC run: set --config.init_from=RUN_DIR '
+                             '(or RUN_DIR/checkpoints/STEP).')
 
 
 def train(config, workdir: str, progress: bool = True):
