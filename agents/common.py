@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from offline_rl import errors
 from offline_rl import networks
 from offline_rl import specs
 from offline_rl import types
@@ -24,7 +25,7 @@ def check_head_weights(spec: specs.EnvSpec, head_weights) -> dict:
   head_weights = dict(head_weights)
   unknown = set(head_weights) - set(spec.action)
   if unknown:
-    raise ValueError(f'head_weights names heads {sorted(unknown)} that the action '
+    raise errors.ConfigError(f'head_weights names heads {sorted(unknown)} that the action '
                      f'spec lacks; its heads are {list(spec.action)}.')
   return head_weights
 

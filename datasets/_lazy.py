@@ -7,6 +7,7 @@ it, and dm-reverb does not load beside TF 2.21: a placeholder module stands in f
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import types
@@ -23,24 +24,53 @@ class _ReverbPlaceholder(types.ModuleType):
     return _ReverbPlaceholder(f'reverb.{name}')
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+  """Sends file descriptor 2 to /dev/null for the duration (Python errors still raise).
+
+  TensorFlow's native libraries log at load time (oneDNN, "Could not find cuda
+  drivers", CPU features: twice, once per library) before absl logging is initialised,
+  so TF_CPP_MIN_LOG_LEVEL cannot silence them; every command would print them.
+  """
+  sys.stderr.flush()
+  saved = os.dup(2)
+  try:
+    with open(os.devnull, 'w') as devnull:
+      os.dup2(devnull.fileno(), 2)
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
+def tf():
+  """tensorflow, imported on first use (keep it out of hot paths), without the noise
+  its native libraries print while loading."""
+  if 'tensorflow' not in sys.modules:
+    with _native_stderr_silenced():
+      import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+  return sys.modules['tensorflow']
+
+
 def tfds():
   """tensorflow_datasets, imported on first use."""
+  tf()
   import tensorflow_datasets  # pylint: disable=g-import-not-at-top
   return tensorflow_datasets
 
 
-def tf():
-  """tensorflow, imported on first use (keep it out of hot paths)."""
-  # distrax/rlax must be importable after TF; importing them first avoids the tf_keras
-  # dependency of tfp's eager TF side when they are installed.
-  import tensorflow  # pylint: disable=g-import-not-at-top
-  return tensorflow
+def tf_record():
+  """TensorFlow's TFRecord reader module (random access by byte offset)."""
+  tf()
+  from tensorflow.python.lib.io import tf_record as module  # pylint: disable=g-import-not-at-top
+  return module
 
 
 def rlds():
   """rlds with the dm-reverb placeholder registered (see the module docstring)."""
   if 'reverb' not in sys.modules:
     sys.modules['reverb'] = _ReverbPlaceholder('reverb')
+  tf()
   import rlds as rlds_module  # pylint: disable=g-import-not-at-top
   return rlds_module
 

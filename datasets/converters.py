@@ -26,8 +26,15 @@ from offline_rl.datasets import writer as writer_lib
 def write_episodes(path, spec: specs.EnvSpec, episodes: Iterable[tuple[dict, dict]], *,
                    file_format: str = 'tfrecord', episodes_per_shard: int = 1000,
                    overwrite: bool = False, extra: dict | None = None,
-                   features=None) -> reader_lib.Dataset:
-  """Writes (flat step columns, metadata) pairs atomically as an RLDS dataset."""
+                   features=None, nonfinite: str = 'refuse') -> reader_lib.Dataset:
+  """Writes (flat step columns, metadata) pairs atomically as an RLDS dataset.
+
+  `nonfinite`: what an episode with NaN or inf in a step field does: 'refuse' stops
+  (DatasetError, nothing written), 'drop' skips it (the count is stored in
+  offline_rl.json as 'dropped_nonfinite_episodes'), 'keep' writes it.
+  """
+  if nonfinite not in ('refuse', 'drop', 'keep'):
+    raise ValueError(f"nonfinite must be 'refuse', 'drop' or 'keep', got {nonfinite!r}.")
   path = pathlib.Path(os.fspath(path)).expanduser().absolute()
   if path.exists() and not overwrite:
     raise reader_lib.DatasetError(f'{path} already exists. Choose another path, or pass '
@@ -38,12 +45,23 @@ def write_episodes(path, spec: specs.EnvSpec, episodes: Iterable[tuple[dict, dic
   tmp = writer_lib.incomplete_dir(path)
   if tmp.exists():
     shutil.rmtree(tmp)
-  tmp.mkdir(parents=True)
+  writer_lib.make_incomplete_dir(path)
   features = features or features_lib.episode_features(spec)
   layout = features_lib.Layout(features)
   shards, current, in_shard = [], None, 0
+  extra = dict(extra or {}, dropped_nonfinite_episodes=0)
   try:
-    for steps, metadata in episodes:
+    for number, (steps, metadata) in enumerate(episodes):
+      bad = [] if nonfinite == 'keep' else features_lib.nonfinite_keys(
+          steps, [k for k in steps if k.startswith('steps/')])
+      if bad and nonfinite == 'refuse':
+        raise reader_lib.DatasetError(
+            f'episode {number} of the source holds NaN or inf in {", ".join(bad)}. '
+            'Clean the source, or pass drop_nonfinite=True (--drop_nonfinite) to skip '
+            'such episodes.')
+      if bad:
+        extra['dropped_nonfinite_episodes'] += 1
+        continue
       if current is None:
         current, in_shard = writer_lib.ShardWriter(tmp, len(shards), layout,
                                                    file_format), 0
@@ -56,7 +74,7 @@ def write_episodes(path, spec: specs.EnvSpec, episodes: Iterable[tuple[dict, dic
       shards.append(current.close())
     if not shards:
       raise reader_lib.DatasetError('there were no episodes to write.')
-    writer_lib.finalize(tmp, path, spec, features, shards, file_format, extra or {})
+    writer_lib.finalize(tmp, path, spec, features, shards, file_format, extra)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
@@ -149,9 +167,21 @@ def _flatten_data(data, name: str) -> dict:
   return {name: np.asarray(data)}
 
 
+def _minari_max_episode_steps(dataset) -> int:
+  """The recorded environment's time limit, else the longest episode (in steps)."""
+  env_spec = dataset.spec.env_spec
+  if env_spec is not None and env_spec.max_episode_steps:
+    return int(env_spec.max_episode_steps)
+  return int(max(len(e.rewards) for e in dataset.iterate_episodes())) + 1
+
+
 def import_minari(dataset, destination, *, file_format: str = 'tfrecord',
-                  overwrite: bool = False) -> reader_lib.Dataset:
-  """Converts a Minari dataset (an id in the local Minari root, or a MinariDataset)."""
+                  overwrite: bool = False,
+                  drop_nonfinite: bool = False) -> reader_lib.Dataset:
+  """Converts a Minari dataset (an id in the local Minari root, or a MinariDataset).
+
+  Episodes holding NaN/inf are refused, or skipped with `drop_nonfinite`.
+  """
   import minari  # pylint: disable=g-import-not-at-top
   if isinstance(dataset, str):
     try:
@@ -168,7 +198,7 @@ def import_minari(dataset, destination, *, file_format: str = 'tfrecord',
                                                          '')),
       num_players=1, observation=_nest(obs_specs), action=_nest(act_specs),
       legal_action_mask=None,
-      max_episode_steps=int(getattr(dataset.spec, 'max_episode_steps', None) or 0),
+      max_episode_steps=_minari_max_episode_steps(dataset),
       params={'minari_dataset_id': dataset_id})
 
   def episodes():
@@ -185,6 +215,7 @@ def import_minari(dataset, destination, *, file_format: str = 'tfrecord',
 
   return write_episodes(destination, spec, episodes(), file_format=file_format,
                         overwrite=overwrite,
+                        nonfinite='drop' if drop_nonfinite else 'refuse',
                         extra={'imported_from': f'minari:{dataset_id}'})
 
 
@@ -193,15 +224,19 @@ def import_minari(dataset, destination, *, file_format: str = 'tfrecord',
 
 def import_d4rl(hdf5_path, destination, *, env_id: str | None = None,
                 file_format: str = 'tfrecord', num_actions: int | None = None,
-                overwrite: bool = False) -> reader_lib.Dataset:
+                overwrite: bool = False,
+                drop_nonfinite: bool = False) -> reader_lib.Dataset:
   """Converts a D4RL-style HDF5 file (observations, actions, rewards, terminals, and
   optionally timeouts / next_observations) into RLDS.
 
   Episodes end at `terminals | timeouts` (and at the end of the file). The final
-  observation of an episode is `next_observations[last]` when the file has that key;
-  otherwise the last transition of each episode only provides the final observation
-  (its action and reward are dropped), because D4RL files do not store s_{t+1}.
+  observation of an episode is `next_observations[last]` when the file has that key.
+  Without it, a terminated episode keeps every transition (the terminal one needs no
+  next observation: its discount is 0; the final step repeats the last observation),
+  while a truncated episode's last transition only provides the final observation (its
+  action and reward are dropped: bootstrapping would need s_{t+1}).
   Integer actions are treated as discrete with `num_actions` values (default max + 1).
+  Episodes holding NaN/inf are refused, or skipped with `drop_nonfinite`.
   """
   import h5py  # pylint: disable=g-import-not-at-top
   hdf5_path = pathlib.Path(os.fspath(hdf5_path))
@@ -258,18 +293,28 @@ def import_d4rl(hdf5_path, destination, *, env_id: str | None = None,
             {'observation': observations[begin:end].astype(obs_dtype)},
             {'action': actions[begin:end].astype(act_dtype)}, rewards[begin:end],
             terminated, {'observation': next_obs[end - 1].astype(obs_dtype)})
+      elif terminated:
+        # The terminal transition needs no next observation (its discount is 0): keep
+        # it, and its reward; the final step repeats the last observation.
+        flat = transitions_to_steps(
+            {'observation': observations[begin:end].astype(obs_dtype)},
+            {'action': actions[begin:end].astype(act_dtype)}, rewards[begin:end],
+            True, {'observation': observations[end - 1].astype(obs_dtype)})
       else:
         if end - begin < 2:
           continue
+        # Truncated: the last transition lacks the next observation that bootstrapping
+        # needs, so it only supplies the final observation.
         flat = transitions_to_steps(
             {'observation': observations[begin:end - 1].astype(obs_dtype)},
             {'action': actions[begin:end - 1].astype(act_dtype)},
-            rewards[begin:end - 1], terminated,
+            rewards[begin:end - 1], False,
             {'observation': observations[end - 1].astype(obs_dtype)})
       yield flat, _metadata(spec, flat)
 
   return write_episodes(destination, spec, episodes(), file_format=file_format,
                         overwrite=overwrite,
+                        nonfinite='drop' if drop_nonfinite else 'refuse',
                         extra={'imported_from': f'd4rl:{hdf5_path.name}',
                                'hdf5_attrs': json.loads(json.dumps(attrs, default=str))})
 
@@ -288,7 +333,7 @@ def convert(source, destination, *, file_format: str = 'array_record',
   tmp = writer_lib.incomplete_dir(path)
   if tmp.exists():
     shutil.rmtree(tmp)
-  tmp.mkdir(parents=True)
+  writer_lib.make_incomplete_dir(path)
   shards, current, count = [], None, 0
   try:
     for begin in range(0, dataset.num_episodes, episodes_per_shard):

@@ -253,6 +253,12 @@ def _spec_tree(node: dict, column_of) -> Any:
           for k, v in node.items()}
 
 
+def text_observation_keys(layout: Layout) -> list[str]:
+  """The text (non-numeric) observation columns, e.g. a language instruction."""
+  return [c.key for c in layout.step_columns
+          if c.dtype == 'str' and c.key.startswith('steps/observation')]
+
+
 def infer_spec(layout: Layout, *, env_id: str, version: str,
                max_episode_steps: int) -> specs.EnvSpec:
   """An EnvSpec read from the step features of a dataset written by someone else.
@@ -260,10 +266,12 @@ def infer_spec(layout: Layout, *, env_id: str, version: str,
   A single-array observation or action becomes the dict {'observation': ...} or
   {'action': ...} (the EnvSpec convention). Discrete actions are recognised from
   `ClassLabel` features (num_values = num_classes); other integer actions carry no
-  num_values.
+  num_values. Text observation fields (`text_observation_keys`) are left out: the
+  networks train on numbers.
   """
   tfds = _lazy.tfds()
-  tree = nest({c.key: c for c in layout.step_columns}, 'steps')
+  skipped = set(text_observation_keys(layout))
+  tree = nest({c.key: c for c in layout.step_columns if c.key not in skipped}, 'steps')
 
   def leaf(column: Column):
     num_values = None
@@ -292,6 +300,12 @@ def infer_spec(layout: Layout, *, env_id: str, version: str,
       env_id=env_id, version=version, num_players=1, observation=observation,
       action=action, legal_action_mask=field('legal_action_mask'),
       max_episode_steps=int(max_episode_steps), params={})
+
+
+def nonfinite_keys(flat: dict[str, np.ndarray], keys) -> list[str]:
+  """The `keys` of one episode's flat columns whose floats hold NaN or inf."""
+  return [key for key in keys
+          if np.asarray(flat[key]).dtype.kind == 'f' and not np.isfinite(flat[key]).all()]
 
 
 def metadata_json(spec: specs.EnvSpec) -> str:

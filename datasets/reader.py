@@ -17,16 +17,19 @@ import threading
 import zlib
 from typing import Any, Iterator, Sequence
 
+from absl import logging
 import numpy as np
 
+from offline_rl import errors
 from offline_rl import specs
 from offline_rl.datasets import _lazy
+from offline_rl.datasets import actions as actions_lib
 from offline_rl.datasets import features as features_lib
 from offline_rl.datasets import wire
 from offline_rl.datasets import writer as writer_lib
 
 
-class DatasetError(ValueError):
+class DatasetError(errors.UserError, ValueError):
   """A dataset cannot be read, or does not match what it is used for."""
 
 
@@ -35,11 +38,14 @@ class SpecMismatchError(DatasetError):
 
 
 def _find_info_dir(path: pathlib.Path) -> pathlib.Path:
-  """The directory holding dataset_info.json: `path` or its only versioned child."""
+  """The directory holding dataset_info.json: `path` or the only one below it (a
+  dataset's version folder, a builder's CONFIG/VERSION, a TFDS data_dir root)."""
   if (path / 'dataset_info.json').exists():
     return path
   candidates = sorted(p.parent for p in path.glob('*/dataset_info.json'))
   candidates += sorted(p.parent for p in path.glob('*/*/dataset_info.json'))
+  # A TFDS data_dir root: NAME/CONFIG/VERSION/.
+  candidates += sorted(p.parent for p in path.glob('*/*/*/dataset_info.json'))
   if len(candidates) == 1:
     return candidates[0]
   if len(candidates) > 1:
@@ -54,6 +60,28 @@ def _find_info_dir(path: pathlib.Path) -> pathlib.Path:
       f'{path} is not an RLDS dataset: no dataset_info.json in it (or in a version '
       'subdirectory). Point at the directory that `offline-rl data record` or '
       f'`tfds` wrote (holding dataset_info.json, features.json and the shards).{hint}')
+
+
+def _read_json(path: pathlib.Path) -> dict:
+  """A dataset's JSON file; a DatasetError naming it when it is not valid JSON."""
+  try:
+    value = json.loads(path.read_text())
+  except (ValueError, UnicodeDecodeError) as e:
+    raise DatasetError(f'{path} is not valid JSON ({e}): the file is corrupt. '
+                       'Re-record or re-download the dataset.') from e
+  if not isinstance(value, dict):
+    raise DatasetError(f'{path} holds a JSON {type(value).__name__}, not an object: '
+                       'the file is corrupt. Re-record or re-download the dataset.')
+  return value
+
+
+def _read_index(path: pathlib.Path) -> dict[str, np.ndarray]:
+  """The episode index `record` wrote; a DatasetError naming it when corrupt."""
+  try:
+    with np.load(path, allow_pickle=False) as npz:
+      return {k: npz[k] for k in npz.files}
+  except Exception as e:  # pylint: disable=broad-except
+    raise DatasetError(f'{path} is corrupt ({e}). Re-record the dataset.') from e
 
 
 class _ShardReader:
@@ -85,8 +113,7 @@ class _ShardReader:
               f'{self._expected}: the file is truncated or corrupt. Re-record or '
               're-download it.')
       else:
-        from tensorflow.python.lib.io import tf_record  # pylint: disable=g-import-not-at-top
-        self._reader = tf_record.tf_record_random_reader(os.fspath(self.path))
+        self._reader = _lazy.tf_record().tf_record_random_reader(os.fspath(self.path))
     except DatasetError:
       raise
     except Exception as e:  # pylint: disable=broad-except
@@ -172,12 +199,16 @@ class _ShardReader:
 
   def close(self):
     with self._lock:
-      if self._reader is not None and hasattr(self._reader, 'close'):
-        self._reader.close()
-      self._reader = None
+      reader, self._reader = self._reader, None
       if self._fd is not None:
         os.close(self._fd)
         self._fd = None
+      if reader is not None and hasattr(reader, 'close'):
+        try:
+          reader.close()  # ArrayRecord checks the chunk hashes it skipped here.
+        except Exception as e:  # pylint: disable=broad-except
+          raise DatasetError(f'shard {self.path} is corrupt: {e}. Re-record or '
+                             're-download it.') from e
 
 
 class Dataset:
@@ -188,6 +219,9 @@ class Dataset:
     name: the TFDS dataset name.
     spec: the `EnvSpec` stored by `record`, or inferred from the features.
     spec_inferred: True when `spec` was inferred (the dataset was written elsewhere).
+    skipped_fields: text observation columns left out of an inferred spec.
+    action_ranges: {head: ValueRange} of the integer action heads whose spec lacked
+      num_values (read from the data; num_values = max + 1 where the values are >= 0).
     file_format: 'tfrecord' or 'array_record'.
     features: the TFDS `FeaturesDict`.
     layout: its flat columns (`features.Layout`).
@@ -201,11 +235,7 @@ class Dataset:
   def __init__(self, path: pathlib.Path):
     tfds = _lazy.tfds()
     self.path = path
-    try:
-      info_json = json.loads((path / 'dataset_info.json').read_text())
-    except ValueError as e:
-      raise DatasetError(f'{path / "dataset_info.json"} is not valid JSON ({e}); the '
-                         'dataset is corrupt.') from e
+    info_json = _read_json(path / 'dataset_info.json')
     try:
       self.features = tfds.features.FeatureConnector.from_config(os.fspath(path))
     except Exception as e:  # pylint: disable=broad-except
@@ -249,28 +279,47 @@ class Dataset:
     self.recording: dict[str, Any] = {}
     index = None
     if sidecar_path.exists():
-      self.recording = json.loads(sidecar_path.read_text())
+      self.recording = _read_json(sidecar_path)
       if (path / writer_lib.INDEX).exists():
-        with np.load(path / writer_lib.INDEX, allow_pickle=False) as npz:
-          index = {k: npz[k] for k in npz.files}
+        index = _read_index(path / writer_lib.INDEX)
     self._build_index(index)
     self.spec_inferred = True
+    self.skipped_fields: list[str] = []
     stored = self.recording.get('env_spec')
     if stored is None:
       stored_text = (info_json.get('metadata') or {}).get('env_spec')
       if stored_text is None and (path / 'metadata.json').exists():
-        stored_text = json.loads((path / 'metadata.json').read_text()).get('env_spec')
+        stored_text = _read_json(path / 'metadata.json').get('env_spec')
       stored = json.loads(stored_text) if stored_text else None
     if stored is not None:
       self.spec = specs.EnvSpec.from_json(json.dumps(stored))
       self.spec_inferred = False
     else:
+      self.skipped_fields = features_lib.text_observation_keys(self.layout)
+      if self.skipped_fields:
+        logging.warning('%s: skipping text observation field(s) %s: only numeric '
+                        'fields are trained on.', path, ', '.join(self.skipped_fields))
       try:
         self.spec = features_lib.infer_spec(
             self.layout, env_id=f'rlds/{self.name}', version=self.version,
             max_episode_steps=int(self.lengths.max()) if self.lengths.size else 0)
       except ValueError as e:
         raise DatasetError(f'{path}: {e}') from e
+    # The value range of integer action heads whose spec lacks num_values; where the
+    # values are indices (>= 0), num_values = max + 1 (see datasets/actions.py).
+    self.spec, self.action_ranges = actions_lib.infer_num_values(self)
+
+  def override_num_values(self, num_values: int) -> None:
+    """Sets the number of values of the dataset's one discrete action head.
+
+    Raises:
+      DatasetError: the action has several heads, or the data exceeds the number.
+    """
+    try:
+      self.spec = actions_lib.override_num_values(self.spec, int(num_values),
+                                                  self.action_ranges)
+    except ValueError as e:
+      raise DatasetError(f'{self.path}: {e}') from e
 
   # ------------------------------------------------------------ index
 
@@ -296,6 +345,7 @@ class Dataset:
         shard_offsets = offsets[self._shard == i] if self.file_format == 'tfrecord' else None
         self._readers.append(_ShardReader(shard, self.file_format, n, shard_offsets))
       self.lengths = columns['length'].astype(np.int64)
+      self._check_shard_table()
     else:
       self._readers = [_ShardReader(s, self.file_format, n, None)
                        for s, n in zip(self.shard_paths, self._shard_lengths)]
@@ -343,6 +393,16 @@ class Dataset:
       if value.dtype.kind in 'US':
         columns[key] = value.astype(object)
     self.metadata = columns
+
+  def _check_shard_table(self):
+    """dataset_info.json's shard lengths must count the index's episodes per shard."""
+    counts = np.bincount(self._shard, minlength=len(self.shard_paths))
+    for shard, (found, said) in enumerate(zip(counts, self._shard_lengths)):
+      if found != said:
+        raise DatasetError(
+            f'shard {self.shard_paths[shard]}: dataset_info.json says it holds {said} '
+            f'episodes but the index ({writer_lib.INDEX}) lists {found}: one of the two '
+            'files was edited or damaged. Re-record or re-download the dataset.')
 
   def spec_num_players_hint(self) -> int:
     return int((self.recording.get('env_spec') or {}).get('num_players', 1))

@@ -276,9 +276,9 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
       shutil.rmtree(tmp)
       say(f'Starting clean: {tmp} held an unfinished recording with different '
           'settings; removed it.')
-      tmp.mkdir(parents=True)
+      writer_lib.make_incomplete_dir(path)
   else:
-    tmp.mkdir(parents=True)
+    writer_lib.make_incomplete_dir(path)
     say(f'Starting a new recording of {num_episodes} games into {path}.')
   resumed_shards = len(finished)
   progress_state = {'config': digest, 'shards': [vars(s) for s in finished]}

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from offline_rl import errors
 from offline_rl import specs
 from offline_rl.datasets import _lazy
 from offline_rl.datasets import features as features_lib
@@ -39,6 +40,17 @@ FORMAT_VERSION = 1
 def incomplete_dir(path: pathlib.Path) -> pathlib.Path:
   """Where a recording of `path` is assembled until it is complete."""
   return path.parent / f'.{path.name}.incomplete'
+
+
+def make_incomplete_dir(path: pathlib.Path) -> pathlib.Path:
+  """Creates `incomplete_dir(path)`; a UserError naming `path` when it cannot."""
+  tmp = incomplete_dir(path)
+  try:
+    tmp.mkdir(parents=True)
+  except OSError as e:
+    raise errors.UserError(f'cannot write the dataset {path}: {e.strerror} '
+                           f'({e.filename}). Choose a directory you can write to.') from e
+  return tmp
 
 
 def dataset_name(spec: specs.EnvSpec) -> str:

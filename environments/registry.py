@@ -10,6 +10,7 @@ calls the 'gym/' family's factory as `factory('CartPole-v1', **kwargs)`. Built i
   pettingzoo/<module path>           pettingzoo/classic/connect_four_v3 (api='parallel')
   pgx/<pgx game>                     pgx/connect_four, pgx/othello, pgx/go_9x9
   openspiel/<game string>            openspiel/connect_four, openspiel/phantom_ttt
+  minari/<local Minari dataset id>   the gymnasium env the dataset records
 
 Extension point: `register(id, factory)` adds one environment (e.g. your gymnasium
 class through the gymnasium adapter); `register_family(prefix, factory)` adds a whole
@@ -96,6 +97,9 @@ register_family('pgx/', 'offline_rl.environments.adapters.pgx_env:PgxEnv',
                 'a pgx game, e.g. pgx/connect_four, pgx/othello, pgx/go_9x9')
 register_family('openspiel/', 'offline_rl.environments.adapters.openspiel_env:OpenSpielEnv',
                 'an OpenSpiel game string, e.g. openspiel/connect_four, openspiel/phantom_ttt')
+register_family('minari/', 'offline_rl.environments.adapters.minari_env:make',
+                'the environment a local Minari dataset records, e.g. '
+                'minari/D4RL/door/human-v2 (also the env id of its imported dataset)')
 register('skirmish/8x8', 'offline_rl.environments.skirmish.game:make_8x8')
 register('skirmish/16x16', 'offline_rl.environments.skirmish.game:make_16x16')
 register('skirmish/32x32', 'offline_rl.environments.skirmish.game:make_32x32')

@@ -3,12 +3,22 @@
 Each subcommand lives in `offline_rl.commands.<name>`, defines its absl flags at import
 and a `main(argv)`. Only the chosen subcommand is imported, so `offline-rl data info`
 does not pay for importing the learner, and the flags shown by `--help` are its own.
+
+Errors: a documented error (`offline_rl.errors`: a bad dataset, filter, config, flag,
+a locked run directory, a file the system refuses) prints one line,
+`offline-rl COMMAND: error: MESSAGE`, and exits 1. Anything else is a bug and prints
+its traceback; `--traceback` (any command) prints it for documented errors too.
 """
 import importlib
+import os
+import re
 import sys
+import traceback
 
 from absl import app
 from absl import flags
+
+from offline_rl import errors
 
 COMMANDS = {
     'data': 'Record, inspect, convert and describe RLDS datasets.',
@@ -37,11 +47,48 @@ def run(argv=None):
   if name not in COMMANDS:
     print(f'offline-rl: unknown command {name!r}.\n\n{_usage()}', file=sys.stderr)
     sys.exit(2)
+  show_traceback = '--traceback' in argv
+  args = [arg for arg in argv[2:] if arg != '--traceback']
   module = importlib.import_module(f'offline_rl.commands.{name}')
-  if any(arg in ('-h', '--help', '-help') for arg in argv[2:]):
+  if any(arg in ('-h', '--help', '-help') for arg in args):
     print(_command_help(name, module))
     sys.exit(0)
-  app.run(module.main, argv=[f'offline-rl {name}'] + _shipped_configs(argv[2:]))
+  try:
+    app.run(module.main, argv=[f'offline-rl {name}'] + _shipped_configs(args),
+            flags_parser=lambda argv: _parse_flags(name, argv))
+  except Exception as error:  # pylint: disable=broad-except
+    if show_traceback or not errors.is_user_error(error):
+      traceback.print_exc()
+    else:
+      print(f'offline-rl {name}: error: {errors.one_line(error)}', file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: it joins non-daemon threads, and a library thread left running by
+    # the failure (Orbax's async savers) must not keep a failed command alive.
+    os._exit(1)  # pylint: disable=protected-access
+
+
+def _parse_flags(name: str, argv: list[str]) -> list[str]:
+  """absl's flag parsing, its errors raised as ConfigError (one line, exit 1)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:  # An unknown flag, or a value of the wrong type.
+    raise errors.ConfigError(f'{errors.one_line(error)}. `offline-rl {name} --help` '
+                             'lists the flags.') from error
+  except (AttributeError, KeyError) as error:  # --config.FIELD names no field.
+    raise errors.ConfigError(_unknown_field(str(error), argv)) from error
+
+
+def _unknown_field(text: str, argv: list[str]) -> str:
+  """ml_collections' "'name'\\nDid you mean ..." as a message naming the flag."""
+  field = re.match(r'\W*([\w.]+)', text)
+  field = field.group(1) if field else ''
+  named = [arg.split('=')[0] for arg in argv[1:]
+           if arg.startswith('--config.') and arg.split('=')[0].endswith(f'.{field}')]
+  suggestion = re.search(r'Did you mean "([\w.]+)"', text)
+  hint = f' Did you mean {suggestion.group(1)!r}?' if suggestion else ''
+  return (f'{", ".join(named) or field}: no such config field.{hint} The config file '
+          'lists the fields.')
 
 
 def _shipped_configs(args: list[str]) -> list[str]:

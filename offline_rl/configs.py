@@ -9,6 +9,9 @@ Fields:
   filters: episode filter string (offline_rl.data.filters grammar), e.g.
     'rating>=1200' or 'rating>=1200,outcome==1'; '' keeps every episode.
   validation_fraction: episodes held out of the 'train' split.
+  num_actions: the number of discrete actions of a dataset whose spec lacks it (a
+    foreign RLDS dataset's scalar integer action); 0: the spec's, else max + 1 of the
+    data's values.
   seed, batch_size, unroll_length (T; windows hold T+1 steps), num_steps.
   updates_per_call: K updates per compiled call.
   num_devices: devices to split the batch over (0: all local devices).
@@ -48,6 +51,7 @@ def base_config(agent: str) -> config_dict.ConfigDict:
   c.dataset = ''
   c.filters = ''
   c.validation_fraction = 0.0
+  c.num_actions = 0
   c.seed = 0
   c.batch_size = 256
   c.unroll_length = 1

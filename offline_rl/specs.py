@@ -113,7 +113,8 @@ def mismatches(expected: Nested, actual: Nested, path: str = '') -> list[str]:
 
   Returns:
     Human-readable lines such as "observation/units: expected float32[24, 8], got
-    float32[16, 8]"; empty when the specs agree on shapes, dtypes and num_values.
+    float32[16, 8]"; empty when the specs agree on shapes, dtypes (integers of any
+    width agree) and num_values.
   """
   if expected is None or actual is None:
     if expected is None and actual is None:
@@ -128,16 +129,29 @@ def mismatches(expected: Nested, actual: Nested, path: str = '') -> list[str]:
       lines.append(f'{name}: unexpected field {a.describe()}')
     elif a is None:
       lines.append(f'{name}: missing field, expected {e.describe()}')
-    elif (e.shape, e.dtype, e.num_values) != (a.shape, a.dtype, a.num_values):
+    elif (e.shape, _dtype_class(e.dtype), e.num_values) != (
+        a.shape, _dtype_class(a.dtype), a.num_values):
       lines.append(f'{name}: expected {e.describe()}, got {a.describe()}')
   return lines
 
 
+def _dtype_class(dtype: str) -> str:
+  """Integer widths are one class (int32 actions from an env, int64 in a dataset)."""
+  return 'integer' if np.dtype(dtype).kind in 'iu' else np.dtype(dtype).name
+
+
 def spec_mismatches(expected: EnvSpec, actual: EnvSpec) -> list[str]:
-  """Every observation, action and mask field where two environment specs differ."""
+  """Every observation, action and mask field where two environment specs differ.
+
+  Compatible, so not listed: integer leaves of different widths, and a legal-action
+  mask on one side only (absent means every action is legal).
+  """
   lines = []
-  for field in ('observation', 'action', 'legal_action_mask'):
+  for field in ('observation', 'action'):
     lines += mismatches(getattr(expected, field), getattr(actual, field), field)
+  if expected.legal_action_mask is not None and actual.legal_action_mask is not None:
+    lines += mismatches(expected.legal_action_mask, actual.legal_action_mask,
+                        'legal_action_mask')
   if expected.num_players != actual.num_players:
     lines.append(f'num_players: expected {expected.num_players}, '
                  f'got {actual.num_players}')

@@ -140,7 +140,8 @@ def _nan_dataset(path):
       flat = converters.transitions_to_steps({'x': obs}, {'action': np.zeros(5, np.int32)},
                                              np.ones(5), True, {'x': obs[-1]})
       yield flat, converters._metadata(spec, flat)  # pylint: disable=protected-access
-  return converters.write_episodes(path, spec, episodes(), file_format='array_record')
+  return converters.write_episodes(path, spec, episodes(), file_format='array_record',
+                                   nonfinite='keep')
 
 
 @pytest.mark.parametrize('backend', ['memory', 'stream'])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 
 from offline_rl import agent as agent_lib
+from offline_rl import errors
 from offline_rl import specs
 from offline_rl.agents import common
 from offline_rl.agents.bc import config
@@ -14,8 +15,8 @@ from offline_rl.networks import heads
 def make_agent(spec: specs.EnvSpec, cfg) -> agent_lib.Agent:
   """Builds BC (or FT-BC: the same agent, warm-started by the learner) for `spec`."""
   if cfg.agent == 'ftbc' and not cfg.init_from:
-    raise ValueError('FT-BC continues a BC run: set --config.init_from=RUN_DIR (or '
-                     'RUN_DIR/checkpoints/STEP).')
+    raise errors.ConfigError('FT-BC continues a BC run: set --config.init_from=RUN_DIR '
+                             '(or RUN_DIR/checkpoints/STEP).')
   network = common.make_network(spec, cfg)
   action_spec = heads.ordered_action_spec(spec.action, spec.legal_action_mask)
   return agent_lib.Agent(

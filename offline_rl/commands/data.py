@@ -1,6 +1,7 @@
 """`offline-rl data info|inspect|convert|record`: RLDS datasets from the command line.
 
   offline-rl data info PATH
+  offline-rl data verify PATH     (reads every record; names every bad file)
   offline-rl data inspect PATH [--episode=0] [--max_steps=20]
   offline-rl data convert SOURCE DEST [--from=rlds|minari|d4rl] [--format=array_record]
   offline-rl data record DEST --env=toy/corridor-v0 [--env_kwargs='{"length": 6}']
@@ -21,7 +22,7 @@ import numpy as np
 from offline_rl.commands import flags as common
 
 FLAGS = flags.FLAGS
-_ACTIONS = ('info', 'inspect', 'convert', 'record')
+_ACTIONS = ('info', 'verify', 'inspect', 'convert', 'record')
 
 
 flags.DEFINE_integer('episode', 0, 'inspect: which episode to show.')
@@ -30,8 +31,8 @@ flags.DEFINE_enum('from', 'rlds', ['rlds', 'minari', 'd4rl'],
                   'convert: what SOURCE is: an RLDS directory, a Minari dataset id, or '
                   'a D4RL-style HDF5 file.')
 flags.DEFINE_enum('format', None, ['tfrecord', 'array_record'],
-                  'convert/record: shard file format (convert default: array_record; '
-                  'record default: tfrecord).')
+                  'convert/record: shard file format (default: tfrecord; convert '
+                  '--from=rlds default: array_record).')
 flags.DEFINE_multi_string('matchup', [], 'record: one seat-list per flag, policies '
                           'separated by commas, e.g. corridor-bot-1,corridor-bot-0.5.')
 flags.DEFINE_integer('num_episodes', 100, 'record: games to record (one RLDS episode '
@@ -39,6 +40,8 @@ flags.DEFINE_integer('num_episodes', 100, 'record: games to record (one RLDS epi
 flags.DEFINE_integer('num_envs', 64, 'record: environments run in parallel.')
 flags.DEFINE_integer('episodes_per_shard', 1000, 'record/convert: games per shard.')
 flags.DEFINE_bool('overwrite', False, 'record/convert: replace an existing DEST.')
+flags.DEFINE_bool('drop_nonfinite', False, 'convert --from=minari|d4rl: skip episodes '
+                  'holding NaN or inf (default: refuse to import them).')
 
 
 def _usage(message: str) -> int:
@@ -47,17 +50,22 @@ def _usage(message: str) -> int:
 
 
 def histogram(values, *, bins: int = 10, width: int = 40) -> list[str]:
-  """Text histogram lines: counts of distinct values when few, else `bins` ranges."""
+  """Text histogram lines: counts of few distinct whole numbers, else value ranges.
+
+  Continuous values are binned (at most `bins`, fewer for few values: Sturges' rule),
+  so ten returns do not print ten rows.
+  """
   values = np.asarray(values, np.float64)
   finite = values[np.isfinite(values)]
   lines = []
   missing = values.size - finite.size
   if finite.size:
     distinct = np.unique(finite)
-    if distinct.size <= bins:
+    if distinct.size <= bins and np.all(distinct == np.round(distinct)):
       labels = [f'{v:g}' for v in distinct]
       counts = [(finite == v).sum() for v in distinct]
     else:
+      bins = min(bins, int(np.ceil(np.log2(finite.size))) + 1)
       counts, edges = np.histogram(finite, bins=bins)
       labels = [f'[{edges[i]:.4g}, {edges[i + 1]:.4g}' + (']' if i == bins - 1 else ')')
                 for i in range(bins)]
@@ -68,6 +76,20 @@ def histogram(values, *, bins: int = 10, width: int = 40) -> list[str]:
                    f'{count}')
   if missing:
     lines.append(f'  (unknown: {missing})')
+  return lines
+
+
+def value_counts(values, *, top: int = 10, width: int = 40) -> list[str]:
+  """Text lines: the `top` most frequent values of a text column with their counts."""
+  names, counts = np.unique(np.asarray(values).astype(str), return_counts=True)
+  order = np.argsort(-counts, kind='stable')
+  most = max(int(counts.max()), 1) if counts.size else 1
+  pad = max((len(names[i]) for i in order[:top]), default=0)
+  lines = [f'  {names[i] or "(empty)":>{pad}} | '
+           f'{"#" * int(round(width * counts[i] / most)):<{width}} {counts[i]}'
+           for i in order[:top]]
+  if len(order) > top:
+    lines.append(f'  ... {len(order) - top} more values')
   return lines
 
 
@@ -89,6 +111,7 @@ def _describe_tree(tree, indent='    ') -> list[str]:
 
 def info(path: str) -> None:
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  from offline_rl import specs  # pylint: disable=g-import-not-at-top
   ds = datasets.load(path)
   spec = ds.spec
   print(f'dataset      {ds.path}')
@@ -100,7 +123,14 @@ def info(path: str) -> None:
   if spec.params:
     print(f'params       {json.dumps(dict(spec.params), sort_keys=True)}')
   print('observation'); print('\n'.join(_describe_tree(spec.observation)))
+  for key in ds.skipped_fields:
+    print(f'    (skipped: {key} holds text; only numeric fields are trained on)')
   print('action'); print('\n'.join(_describe_tree(spec.action)))
+  for head, seen in ds.action_ranges.items():
+    sized = specs.flatten(spec.action)[head].num_values is not None
+    print(f'    ({head}: values {seen} in the data; ' + (
+        'num_values inferred as max + 1; train --config.num_actions=N overrides)'
+        if sized else 'negative, so not action indices: give the spec in metadata.json)'))
   print('legal_action_mask'); print('\n'.join(_describe_tree(spec.legal_action_mask)))
   print(f'episodes     {ds.num_episodes}')
   print(f'steps        {ds.num_steps}')
@@ -117,6 +147,29 @@ def info(path: str) -> None:
                      ('episode_return', 'returns'), ('length', 'lengths')):
     print(title)
     print('\n'.join(histogram(meta[key]) or ['  (none)']))
+  shown = {'rating', 'outcome', 'episode_return', 'length', 'policy_id'}
+  others = sorted(k for k in meta if k not in shown)
+  if others:
+    print('metadata fields (filter on them with --config.filters)')
+  for key in others:
+    column = np.asarray(meta[key])
+    numeric = column.dtype.kind in 'biuf'
+    print(f'  {key} ({column.dtype.name if numeric else "text"})')
+    lines = histogram(column) if numeric else value_counts(column)
+    print('\n'.join(f'  {line}' for line in lines) or '    (none)')
+
+
+def verify(path: str) -> int:
+  """Prints one line per bad file on stderr (exit 1), or a summary (exit 0)."""
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  dataset, problems = datasets.verify(path)
+  for problem in problems:
+    print(f'offline-rl data verify: error: {problem}', file=sys.stderr)
+  if problems:
+    return 1
+  print(f'{dataset.path}: all {dataset.num_episodes} episodes ({dataset.num_steps} '
+        f'steps) in {len(dataset.shard_paths)} shard(s) read back whole.')
+  return 0
 
 
 def inspect(path: str, episode: int, max_steps: int) -> None:
@@ -183,16 +236,20 @@ def convert(source: str, dest: str) -> None:
   fmt = FLAGS.format
   if kind == 'minari':
     ds = datasets.import_minari(source, dest, file_format=fmt or 'tfrecord',
-                                overwrite=FLAGS.overwrite)
+                                overwrite=FLAGS.overwrite,
+                                drop_nonfinite=FLAGS.drop_nonfinite)
   elif kind == 'd4rl':
     ds = datasets.import_d4rl(source, dest, file_format=fmt or 'tfrecord',
-                              overwrite=FLAGS.overwrite)
+                              overwrite=FLAGS.overwrite,
+                              drop_nonfinite=FLAGS.drop_nonfinite)
   else:
     ds = datasets.convert(source, dest, file_format=fmt or 'array_record',
                           episodes_per_shard=FLAGS.episodes_per_shard,
                           overwrite=FLAGS.overwrite)
+  dropped = ds.recording.get('dropped_nonfinite_episodes', 0)
   print(f'wrote {ds.num_episodes} episodes, {ds.num_steps} steps to {ds.path} '
-        f'({ds.file_format}).')
+        f'({ds.file_format})'
+        + (f'; skipped {dropped} episodes holding NaN or inf.' if dropped else '.'))
 
 
 def main(argv):
@@ -200,7 +257,7 @@ def main(argv):
   if not args or args[0] not in _ACTIONS:
     return _usage(f'choose one of {", ".join(_ACTIONS)}.')
   action, rest = args[0], args[1:]
-  needed = {'info': 1, 'inspect': 1, 'convert': 2, 'record': 1}[action]
+  needed = {'info': 1, 'verify': 1, 'inspect': 1, 'convert': 2, 'record': 1}[action]
   if len(rest) != needed:
     return _usage(f'{action} takes {needed} path argument(s), got {len(rest)}: {rest}.')
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
@@ -208,6 +265,8 @@ def main(argv):
   try:
     if action == 'info':
       info(rest[0])
+    elif action == 'verify':
+      return verify(rest[0])
     elif action == 'inspect':
       inspect(rest[0], FLAGS.episode, FLAGS.max_steps)
     elif action == 'convert':

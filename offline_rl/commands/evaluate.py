@@ -1,6 +1,6 @@
 """`offline-rl evaluate`: an agent (or a bot) against bots, or its return alone.
 
-  offline-rl evaluate --env=skirmish/8x8 --agent=runs/demo/bc --opponents=ladder --games=200
+  offline-rl evaluate --env=skirmish/8x8 --agent=runs/demo/agents/bc --opponents=ladder --games=200
   offline-rl evaluate --env=toy/corridor-v0 --env_kwargs='{"num_players": 1}' --agent=random
 
 --agent is a policy name (offline_rl.evaluation.players: NAME or bot:NAME, random,
@@ -18,6 +18,7 @@ import time
 from absl import flags
 from absl import logging
 
+from offline_rl import errors
 from offline_rl.commands import flags as common
 
 AGENT = flags.DEFINE_string('agent', None, 'The player to evaluate: a run directory or a '
@@ -30,8 +31,13 @@ def _agent_spec(value: str) -> str:
   if value is None:
     raise SystemExit('offline-rl evaluate: --agent is required: a run directory or a '
                      'policy name.')
-  if os.path.isdir(value) and ':' not in value and '=' not in value:
+  if ':' in value or '=' in value:
+    return value
+  if os.path.isdir(value):
     return f'checkpoint:{value}'
+  if os.sep in value or value.startswith('.') or os.path.exists(value):
+    raise errors.ConfigError(f'--agent {value}: no such directory. Give the --workdir of '
+                             'a training run, or a player spec (bot:NAME, random).')
   return value
 
 

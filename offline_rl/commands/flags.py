@@ -23,7 +23,8 @@ BOOTSTRAP = flags.DEFINE_integer('bootstrap', 1000, 'Bootstrap resamples for rat
 STORE = flags.DEFINE_string('store', None, 'Results store (JSON Lines) to append to.')
 SEEDS = flags.DEFINE_list('seeds', ['0'], 'Evaluation seeds.')
 GAMES = flags.DEFINE_integer('games', 100, 'Games per matchup and seed (even for two '
-                             'players: each map is played from both seats).')
+                             'players: each map is played from both seats).',
+                             lower_bound=1)
 SHARD_SIZE = flags.DEFINE_integer('shard_size', 64, 'Games per shard: the unit of work, '
                                   'of parallelism and of resumption.')
 PROCESS_INDEX = flags.DEFINE_integer('process_index', 0, 'This process among '

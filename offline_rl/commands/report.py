@@ -8,6 +8,7 @@ curves from the players' training logs) and a self-contained report.html into --
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import flags
 
@@ -27,8 +28,10 @@ def main(argv):
   from offline_rl.evaluation import report  # pylint: disable=g-import-not-at-top
   out = OUT.value or os.path.join(os.path.dirname(os.path.abspath(common.STORE.value)),
                                   'report')
+  from offline_rl.evaluation import store as store_lib  # pylint: disable=g-import-not-at-top
+  store = store_lib.ResultsStore(common.STORE.value)
   try:
-    paths = report.write(common.STORE.value, out, title=TITLE.value,
+    paths = report.write(store, out, title=TITLE.value,
                          anchor=common.ANCHOR.value, anchor_rating=common.ANCHOR_RATING.value,
                          comparisons=common.comparisons(),
                          confidence=common.CONFIDENCE.value,
@@ -38,3 +41,7 @@ def main(argv):
     raise SystemExit(f'offline-rl report: {message}') from error
   for kind, path in paths.items():
     print(f'{kind:>28}: {path}')
+  if store.torn_lines:
+    print(f'offline-rl report: skipped {store.torn_lines} torn or unreadable line(s) of '
+          f'{store.path} (a writer stopped mid-line); the report leaves them out.',
+          file=sys.stderr)

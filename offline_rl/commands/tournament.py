@@ -1,6 +1,6 @@
 """`offline-rl tournament`: players against each other; Elo with intervals.
 
-  offline-rl tournament --env=skirmish/8x8 --players=ladder,bc=checkpoint:runs/demo/bc \
+  offline-rl tournament --env=skirmish/8x8 --players=ladder,bc=checkpoint:runs/demo/agents/bc \
       --games=100 --store=runs/t/results.jsonl
 
 --env may list several environments (comma-separated): players x environments x

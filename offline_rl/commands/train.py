@@ -7,7 +7,9 @@
 
 Every hyperparameter lives in the config; override any field with --config.FIELD.
 --cpu_cores=1 computes on one core (faster for small networks on a 2-core machine).
-Running again with the same --workdir resumes from its latest checkpoint.
+Running again with the same --workdir resumes from its latest checkpoint; one command
+at a time writes a run directory (a second one refuses while the first runs).
+--drop_nonfinite skips episodes holding NaN or inf (recorded in the run's config.json).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from offline_rl import cores
+from offline_rl import errors
 from offline_rl.commands import flags as common
 from offline_rl.learner import experiment
 
@@ -29,24 +32,43 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, log
 _CPU_CORES = flags.DEFINE_integer(
     'cpu_cores', 0, 'CPU cores to compute on (0: all). One core trains small networks '
     'faster on a 2-core machine; see docs/learner.md.')
+_DROP_NONFINITE = flags.DEFINE_bool(
+    'drop_nonfinite', False, 'Skip episodes with NaN or inf step values instead of '
+    'stopping (sets config.drop_nonfinite).')
+
+
+def _config():
+  """The --config ConfigDict, with --drop_nonfinite applied; ConfigError if it fails."""
+  config = _CONFIG.value
+  if config is None:
+    raise errors.ConfigError('give --config, e.g. --config experiments/bc.py:bc '
+                             '--config.dataset=PATH.')
+  try:
+    config.get('agent')  # A config file that failed to load raises on first use.
+  except OSError as error:
+    raise errors.ConfigError(
+        f'--config {flags.FLAGS["config"].serialize().split("=", 1)[-1]}: the file does '
+        'not exist or does not load. Give a file in experiments/, e.g. '
+        '--config experiments/bc.py:bc.') from error
+  if _DROP_NONFINITE.value:
+    with config.unlocked():
+      config.drop_nonfinite = True
+  return config
 
 
 def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
   if len(argv) > 1:
-    raise SystemExit(f'offline-rl train: unexpected arguments {argv[1:]}.')
-  config = _CONFIG.value
-  if config is None:
-    raise SystemExit('offline-rl train: give --config, e.g. '
-                     '--config experiments/bc.py:bc --config.dataset=PATH.')
+    raise errors.ConfigError(f'unexpected arguments {argv[1:]}.')
+  config = _config()
   if not _WORKDIR.value:
-    raise SystemExit('offline-rl train: give --workdir, the run directory.')
+    raise errors.ConfigError('give --workdir, the run directory.')
   try:
     cores.limit_cores(_CPU_CORES.value)
-    experiment.check_config(config)
   except ValueError as error:
-    raise SystemExit(f'offline-rl train: {error}') from error
+    raise errors.ConfigError(str(error)) from error
+  experiment.check_config(config)
   learner = experiment.train(config, _WORKDIR.value, common.PROGRESS.value)
   print(f'Trained {config.agent} to step {int(learner.state.step)}; run in '
         f'{learner.workdir}.', file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from offline_rl import errors
 from offline_rl import specs
 from offline_rl.data import filters
 from offline_rl.data import source as source_lib
@@ -147,7 +148,7 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
   if backend not in BACKENDS:
     raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}.')
   if batch_size < 1:
-    raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
+    raise errors.ConfigError(f'batch_size must be >= 1, got {batch_size}.')
   if isinstance(path_or_dataset, (str, os.PathLike)):
     dataset = datasets.load(path_or_dataset)
   else:

@@ -19,11 +19,13 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from offline_rl import errors
+
 _COMPARE = re.compile(r'^\s*([A-Za-z_][\w/.-]*)\s*(==|!=|>=|<=|>|<)\s*(.*?)\s*$')
 _MEMBER = re.compile(r'^\s*([A-Za-z_][\w/.-]*)\s+(not\s+in|in)\s+(.*?)\s*$')
 
 
-class FilterError(ValueError):
+class FilterError(errors.UserError, ValueError):
   """A filter cannot be parsed, names an unknown field, or selects nothing."""
 
 
@@ -117,6 +119,17 @@ def evaluate(conditions, metadata: Mapping[str, np.ndarray]) -> np.ndarray:
   return keep
 
 
+def _describe_values(field: str, column: np.ndarray) -> str:
+  """What a metadata column holds, for the message of a filter that selects nothing."""
+  if column.dtype.kind in 'biuf':
+    known = column[~np.isnan(column.astype(np.float64))]
+    if not known.size:
+      return f'{field} is unknown (NaN) in every episode'
+    return f'{field} ranges over [{known.min():g}, {known.max():g}]'
+  values = sorted(set(column.astype(str).tolist()))  # Python str: no np.str_ in text.
+  return f'{field} takes {", ".join(values[:8])}{" ..." if len(values) > 8 else ""}'
+
+
 def select(filters: str | Sequence | Callable | None,
            metadata: Mapping[str, np.ndarray]) -> np.ndarray:
   """[E] bool mask of the episodes a filter keeps; raises FilterError if none."""
@@ -137,11 +150,7 @@ def select(filters: str | Sequence | Callable | None,
     for c in conditions:
       if isinstance(c, Condition) and c.field in metadata:
         col = np.asarray(metadata[c.field])
-        if col.dtype.kind in 'biuf' and col.size:
-          ranges.append(f'{c.field} ranges over [{np.nanmin(col):g}, {np.nanmax(col):g}]')
-        elif col.size:
-          values = sorted(set(col.astype(str)))
-          ranges.append(f'{c.field} takes {values[:8]}{" ..." if len(values) > 8 else ""}')
+        ranges.append(_describe_values(c.field, col))
     raise FilterError(f'the filter "{text}" selects no episode of {len(keep)}. '
                       + ('; '.join(ranges) + '.' if ranges else '')
                       + ' Loosen the filter.')

@@ -21,6 +21,7 @@ import numpy as np
 
 from offline_rl import batch as batch_lib
 from offline_rl.data import filters as filters_lib
+from offline_rl.datasets import features as features_lib
 from offline_rl.datasets import reader as reader_lib
 
 STEP_FIELDS = ('observation', 'action', 'reward', 'discount', 'is_first', 'is_last',
@@ -100,12 +101,7 @@ def step_columns(dataset: reader_lib.Dataset) -> list:
 
 def nonfinite_fields(flat: dict[str, np.ndarray], columns) -> list[str]:
   """The float step columns of one decoded episode holding NaN or inf."""
-  bad = []
-  for column in columns:
-    value = flat[column.key]
-    if value.dtype.kind == 'f' and not np.isfinite(value).all():
-      bad.append(column.key)
-  return bad
+  return features_lib.nonfinite_keys(flat, [column.key for column in columns])
 
 
 def to_batch(dataset: reader_lib.Dataset, columns: dict[str, Any], mask, metadata,

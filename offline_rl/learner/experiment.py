@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from absl import logging
 
+from offline_rl import errors
+from offline_rl.learner import rundir
+
+
 def resolve_opponent(text: str, env=None):
   """A training run's evaluation opponent: a policy name of `env`, e.g. 'rush-3' or
   'offline_rl.environments.toy:bot(0.3)' (offline_rl.evaluation.players)."""
@@ -15,14 +19,36 @@ def resolve_opponent(text: str, env=None):
   return players.resolve_policy(text, env)
 
 
+def load_dataset(config):
+  """`config.dataset`, its spec completed by `config.num_actions` when set (> 0).
+
+  Logs the number of actions when it was inferred from the data (datasets/actions.py).
+  """
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  from offline_rl import specs  # pylint: disable=g-import-not-at-top
+  dataset = datasets.load(config.dataset)
+  num_actions = int(config.get('num_actions', 0) or 0)
+  if num_actions > 0:
+    dataset.override_num_values(num_actions)
+  heads = specs.flatten(dataset.spec.action)
+  for head, seen in dataset.action_ranges.items():
+    if heads[head].num_values is None:
+      continue  # Negative values: check_action_spec reports the head.
+    source = ('set by --config.num_actions' if num_actions > 0 else
+              f'inferred from the data (values {seen}); --config.num_actions overrides')
+    logging.warning('Action %r has %d values, %s.', head, heads[head].num_values, source)
+  return dataset
+
+
 def make_iterator(config):
   """The training iterator of `config.dataset` through offline_rl.data."""
   from offline_rl import data  # pylint: disable=g-import-not-at-top
   return data.make_iterator(
-      config.dataset, batch_size=int(config.batch_size),
+      load_dataset(config), batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),
       filters=config.filters or None, split='train',
-      validation_fraction=float(config.validation_fraction))
+      validation_fraction=float(config.validation_fraction),
+      drop_nonfinite=bool(config.get('drop_nonfinite', False)))
 
 
 def eval_fn_from_config(config, agent, top_rating):
@@ -51,21 +77,27 @@ def eval_fn_from_config(config, agent, top_rating):
   opponents = []
   if spec.num_players == 2:
     if not config.eval_opponent:
-      raise SystemExit(f'{spec.env_id} is a two-player game: set '
-                       '--config.eval_opponent (a policy name, e.g. "bot:rush-3" or '
-                       '"python:package.module:factory(args)") or '
-                       '--config.eval_every=0.')
+      raise errors.ConfigError(
+          f'{spec.env_id} is a two-player game: set --config.eval_opponent (a policy '
+          'name, e.g. "bot:rush-3" or "python:package.module:factory(args)") or '
+          '--config.eval_every=0.')
     opponents = [resolve_opponent(config.eval_opponent, env)]
   return learner_lib.make_eval_fn(env, agent, opponents, int(config.eval_episodes),
                                   seed=int(config.seed), top_rating=top_rating)
 
 
 def check_config(config) -> None:
-  """Raises ValueError naming what a config lacks before anything is loaded (the
+  """Raises ConfigError naming what a config lacks before anything is loaded (the
   agent's own checks run when it is built)."""
   if not config.dataset:
-    raise ValueError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. one '
-                     'written by `offline-rl data record`).')
+    raise errors.ConfigError('Set --config.dataset=PATH (an RLDS dataset directory, e.g. '
+                             'one written by `offline-rl data record`).')
+  for field in ('batch_size', 'num_steps', 'updates_per_call'):
+    if int(config[field]) < 1:
+      raise errors.ConfigError(f'{field} must be >= 1, got {config[field]}: set '
+                               f'--config.{field}.')
+  if int(config.unroll_length) < 0:
+    raise errors.ConfigError(f'unroll_length must be >= 0, got {config.unroll_length}.')
 
 
 def train(config, workdir: str, progress: bool = True):
@@ -74,16 +106,20 @@ def train(config, workdir: str, progress: bool = True):
   from offline_rl import agent as agent_lib
   from offline_rl import learner as learner_lib
   check_config(config)
-  iterator = make_iterator(config)
-  agent = agent_lib.make(config.agent, iterator.spec, config)
-  holder = {}
-  eval_fn = eval_fn_from_config(config, agent,
-                         lambda: holder['learner'].meta.get('top_rating'))
-  learner = learner_lib.Learner(agent, iterator, config, workdir, eval_fn=eval_fn,
-                                progress=progress)
-  holder['learner'] = learner
-  try:
-    learner.train()
-  finally:
-    learner.close()
+  with rundir.RunLock(workdir):  # One writer per run directory.
+    iterator = make_iterator(config)
+    try:
+      agent = agent_lib.make(config.agent, iterator.spec, config)
+      holder = {}
+      eval_fn = eval_fn_from_config(config, agent,
+                                    lambda: holder['learner'].meta.get('top_rating'))
+      learner = learner_lib.Learner(agent, iterator, config, workdir, eval_fn=eval_fn,
+                                    progress=progress)
+      holder['learner'] = learner
+      try:
+        learner.train()
+      finally:
+        learner.close()
+    finally:
+      iterator.close()
   return learner

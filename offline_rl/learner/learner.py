@@ -41,6 +41,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
 
 from offline_rl import agent as agent_lib
+from offline_rl import errors
 from offline_rl.learner import checkpoints as ckpt_lib
 from offline_rl.learner import optimizers
 from offline_rl.learner import writers
@@ -175,8 +176,12 @@ class Learner:
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
     self._write_run_files()
     self.meta: dict = {'top_rating': None}
-    self.teacher = self._load_teacher()
-    self.state = self._initial_state()
+    try:
+      self.teacher = self._load_teacher()
+      self.state = self._initial_state()
+    except BaseException:
+      self.checkpointer.close()  # Its threads must not outlive a failed start.
+      raise
 
   # ----------------------------------------------------------------- set-up ----
   def _write_run_files(self):
@@ -193,9 +198,10 @@ class Learner:
       return None
     path = str(self.config.get('teacher', '') or '')
     if not path:
-      raise ValueError(f'Agent {self.agent.name!r} distils towards a frozen teacher: set '
-                       '--config.teacher=RUN_DIR to a trained BC run (the same network '
-                       'config and dataset spec).')
+      raise errors.ConfigError(
+          f'Agent {self.agent.name!r} distils towards a frozen teacher: set '
+          '--config.teacher=RUN_DIR to a trained BC run (the same network config and '
+          'dataset spec).')
     template = self.agent.teacher(jax.random.PRNGKey(0))
     params, _, step = ckpt_lib.load_params(path, template)
     self.meta['teacher'] = f'{path} (step {step})'
@@ -276,7 +282,8 @@ class Learner:
   def train(self) -> TrainState:
     """Runs until `num_steps` updates; returns the final TrainState."""
     step = int(self.state.step)
-    writer = writers.MetricsWriter(self.workdir, tensorboard=self.tensorboard)
+    writer = writers.MetricsWriter(self.workdir, tensorboard=self.tensorboard,
+                                   resume_step=step)
     bar = _ProgressBar(self.num_steps, step, self.agent.name) if self.progress else None
     pending, pending_count = None, 0
     if step < self.num_steps:

@@ -2,7 +2,8 @@
 
 `MetricsWriter(logdir)` writes `<logdir>/<group>.csv` (one file per group: 'train',
 'eval') and TensorBoard events under `<logdir>/tb`. Tags are '<group>/<name>'.
-A run that resumes appends to the same files.
+A run that resumes appends to the same files, after dropping the CSV rows logged past
+the step it resumes from (a crash after them lost those updates; they are redone).
 """
 from __future__ import annotations
 
@@ -15,15 +16,33 @@ import numpy as np
 
 
 class CSVWriter:
-  """Appends rows of scalars to one CSV file; new columns extend the header."""
+  """Appends rows of scalars to one CSV file; new columns extend the header.
 
-  def __init__(self, path: str):
+  With `resume_step`, rows whose 'step' is past it are dropped from an existing file.
+  """
+
+  def __init__(self, path: str, resume_step: int | None = None):
     self.path = path
     self._fields: list[str] = []
     if os.path.exists(path):
       with open(path, newline='') as f:
         header = next(csv.reader(f), None)
       self._fields = list(header or [])
+      if resume_step is not None:
+        self._drop_rows_after(resume_step)
+
+  def _drop_rows_after(self, step: int) -> None:
+    with open(self.path, newline='') as f:
+      rows = list(csv.DictReader(f))
+    kept = [row for row in rows if _step(row) <= step]
+    if len(kept) == len(rows):
+      return
+    tmp = f'{self.path}.tmp'
+    with open(tmp, 'w', newline='') as f:
+      writer = csv.DictWriter(f, self._fields, restval='')
+      writer.writeheader()
+      writer.writerows(kept)
+    os.replace(tmp, self.path)  # Atomic: a crash here keeps the old file whole.
 
   def write(self, row: Mapping[str, float]) -> None:
     new = [k for k in row if k not in self._fields]
@@ -39,6 +58,14 @@ class CSVWriter:
         writer.writerows(rows)
     with open(self.path, 'a', newline='') as f:
       csv.DictWriter(f, self._fields, restval='').writerow(dict(row))
+
+
+def _step(row: Mapping[str, str]) -> float:
+  """A CSV row's step; a torn row (no step) counts as past every step."""
+  try:
+    return float(row.get('step') or 'inf')
+  except ValueError:
+    return float('inf')
 
 
 class TensorBoardWriter:
@@ -78,10 +105,16 @@ class TensorBoardWriter:
 class MetricsWriter:
   """CSV + TensorBoard scalars for one run (see the module docstring)."""
 
-  def __init__(self, logdir: str, tensorboard: bool = True):
+  def __init__(self, logdir: str, tensorboard: bool = True,
+               resume_step: int | None = None):
+    """`resume_step`: the step training resumes from (see the module docstring)."""
     os.makedirs(logdir, exist_ok=True)
     self.logdir = logdir
     self._csv: dict[str, CSVWriter] = {}
+    if resume_step is not None:  # Every group's file now, not at its next row.
+      for name in sorted(os.listdir(logdir)):
+        if name.endswith('.csv'):
+          self._csv[name[:-4]] = CSVWriter(os.path.join(logdir, name), resume_step)
     self._tb = TensorBoardWriter(os.path.join(logdir, 'tb')) if tensorboard else None
 
   def write(self, group: str, step: int, scalars: Mapping[str, float]) -> None:
