@@ -31,10 +31,6 @@ setuptools.setup(
         'optax>=0.2.8,<0.3',
         'chex>=0.1.90',
         'dm-haiku>=0.0.17,<0.1',
-        'rlax>=0.1.9,<0.2',
-        'distrax>=0.1.9,<0.2',
-        # distrax needs tfp-nightly (not tensorflow-probability); pin the tested build.
-        'tfp-nightly==0.26.0.dev20261027',
         'mctx>=0.0.71,<0.1',
         'orbax-checkpoint>=0.12,<0.13',
         'ml-collections>=1.1,<2',

@@ -24,7 +24,6 @@ from typing import Mapping, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import rlax
 
 from offline_rl import batch as batch_lib
 from offline_rl import networks
@@ -210,7 +209,9 @@ def lambda_returns(reward, discount, value, is_last, *, gamma: float, lambda_: f
 
   G_t = r_t + γ d_t ((1 - λ_t) v_{t+1} + λ_t G_{t+1}), bootstrapped with v_{T-1};
   λ_t is 0 where step t+1 is the episode's last (its value is the target, as no
-  reward follows it). Computed by `rlax.lambda_returns`, one window at a time.
+  reward follows it). This is `rlax.lambda_returns`' recursion, written here as one
+  reverse `lax.scan` over the batch: importing rlax loads TensorFlow (through
+  distrax and TensorFlow Probability) into every process that trains.
 
   Args:
     reward, discount: [B, T] r_t and d_t.
@@ -223,10 +224,19 @@ def lambda_returns(reward, discount, value, is_last, *, gamma: float, lambda_: f
   """
   chex.assert_rank([reward, discount, value, is_last], 2)
   chex.assert_equal_shape([reward, discount, value, is_last])
-  lambdas = lambda_ * (1.0 - is_last[:, 1:].astype(jnp.float32))
-  return jax.vmap(rlax.lambda_returns, in_axes=(0, 0, 0, 0, None))(
-      reward[:, :-1].astype(jnp.float32), gamma * discount[:, :-1].astype(jnp.float32),
-      value[:, 1:].astype(jnp.float32), lambdas, True)
+  lambdas = lambda_ * (1.0 - is_last[:, 1:].astype(jnp.float32))  # [B, T-1]
+  r = reward[:, :-1].astype(jnp.float32)
+  d = gamma * discount[:, :-1].astype(jnp.float32)
+  v = value[:, 1:].astype(jnp.float32)
+
+  def backward(following, xs):
+    r_t, d_t, v_t, l_t = xs  # each [B]
+    g = r_t + d_t * ((1.0 - l_t) * v_t + l_t * following)
+    return g, g
+  time_major = lambda x: jnp.swapaxes(x, 0, 1)
+  _, returns = jax.lax.scan(backward, v[:, -1],
+                            tuple(map(time_major, (r, d, v, lambdas))), reverse=True)
+  return jax.lax.stop_gradient(time_major(returns))
 
 
 def value_steps(batch: batch_lib.Batch):

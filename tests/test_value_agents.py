@@ -103,7 +103,11 @@ def tiny(name, section=None, **overrides):
 
 
 def train(name, dataset, workdir, section=None, **overrides):
-  config = tiny(name, section, **overrides)
+  return train_config(tiny(name, section, **overrides), dataset, workdir)
+
+
+def train_config(config, dataset, workdir):
+  name = str(config.agent)
   windows = data.make_iterator(dataset, batch_size=int(config.batch_size),
                                unroll_length=int(config.unroll_length),
                                seed=int(config.seed), validation_fraction=0.0)
@@ -147,12 +151,26 @@ def test_bc_of_uniform_data_is_uniform(bc_run):
   np.testing.assert_allclose(p_good, 1 / 3, atol=0.08)
 
 
-def test_bc_follows_the_data_where_they_depend_on_the_context(tmp_path):
+@pytest.fixture(scope='module')
+def skilled_dataset(tmp_path_factory):
+  path = tmp_path_factory.mktemp('commit') / 'skilled'
+  converters.write_episodes(path, SPEC, commit_episodes(400, 0.8, seed=1))
+  return str(path)
+
+
+@pytest.mark.parametrize('network', [
+    dict(),  # windows of one step, an MLP
+    # windows of three steps through an LSTM core, with previous actions as inputs
+    dict(unroll_length=3, core='lstm', core_size=32, use_prev_action=True),
+])
+def test_bc_follows_the_data_where_they_depend_on_the_context(
+    network, skilled_dataset, tmp_path):
   """BC fits the behaviour's conditional distribution: P(good | c) = 0.8 + 0.2 / 3 on
   every trained step; the last steps (no action) must not count."""
-  path = str(tmp_path / 'skilled')
-  converters.write_episodes(path, SPEC, commit_episodes(400, 0.8, seed=1))
-  agent, run = train('bc', path, str(tmp_path / 'run'), num_steps=300)
+  network = dict(network)
+  config = tiny('bc', unroll_length=network.pop('unroll_length', 1), num_steps=300)
+  config.network.update(network)
+  agent, run = train_config(config, skilled_dataset, str(tmp_path))
   p_good = good_probability(agent, run.params)
   np.testing.assert_allclose(p_good, 0.8 + 0.2 / 3, atol=0.07)
 

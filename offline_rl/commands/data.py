@@ -40,8 +40,6 @@ flags.DEFINE_integer('num_episodes', 100, 'record: games to record (one RLDS epi
 flags.DEFINE_integer('num_envs', 64, 'record: environments run in parallel.')
 flags.DEFINE_integer('episodes_per_shard', 1000, 'record/convert: games per shard.')
 flags.DEFINE_bool('overwrite', False, 'record/convert: replace an existing DEST.')
-flags.DEFINE_bool('drop_nonfinite', False, 'convert --from=minari|d4rl: skip episodes '
-                  'holding NaN or inf (default: refuse to import them).')
 
 
 def _usage(message: str) -> int:

@@ -86,3 +86,7 @@ def make_env_or_exit(command: str, env_id: str | None = None):
   except (ValueError, KeyError, TypeError) as error:
     message = error.args[0] if error.args else str(error)
     raise SystemExit(f'offline-rl {command}: {message}') from error
+DROP_NONFINITE = flags.DEFINE_bool(
+    'drop_nonfinite', False, 'Skip episodes holding NaN or inf instead of stopping: '
+    'train (sets config.drop_nonfinite) and data convert --from=minari|d4rl (default: '
+    'refuse to import them).')

@@ -32,9 +32,6 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, log
 _CPU_CORES = flags.DEFINE_integer(
     'cpu_cores', 0, 'CPU cores to compute on (0: all). One core trains small networks '
     'faster on a 2-core machine; see docs/learner.md.')
-_DROP_NONFINITE = flags.DEFINE_bool(
-    'drop_nonfinite', False, 'Skip episodes with NaN or inf step values instead of '
-    'stopping (sets config.drop_nonfinite).')
 
 
 def _config():
@@ -50,7 +47,7 @@ def _config():
         f'--config {flags.FLAGS["config"].serialize().split("=", 1)[-1]}: the file does '
         'not exist or does not load. Give a file in experiments/, e.g. '
         '--config experiments/bc.py:bc.') from error
-  if _DROP_NONFINITE.value:
+  if common.DROP_NONFINITE.value:
     with config.unlocked():
       config.drop_nonfinite = True
   return config
