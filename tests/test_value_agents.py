@@ -6,9 +6,9 @@ uniform policy, while OAC, E-OAC, IQL and CQL must carry the delayed reward back
 through TD(λ) or Q targets to the first step of each context. The same data check
 that distillation pulls towards BC and that a target network resumes exactly.
 
-Mutations these tests catch (checked by hand when written): rewards shifted one step
-later (onto `is_last`, which carries none), a network that ignores the observation, a
-value target without the discount, and a policy gradient of the wrong sign."""
+Mutations these tests catch (checked by applying them, see tests/README.md): rewards
+read one step late (onto `is_last`, which carries none), a network that ignores the
+observation, and a policy gradient of the wrong sign."""
 import os
 
 import jax
@@ -165,8 +165,8 @@ def skilled_dataset(tmp_path_factory):
 ])
 def test_bc_follows_the_data_where_they_depend_on_the_context(
     network, skilled_dataset, tmp_path):
-  """BC fits the behaviour's conditional distribution: P(good | c) = 0.8 + 0.2 / 3 on
-  every trained step; the last steps (no action) must not count."""
+  """BC fits the behaviour's conditional distribution, P(good | c) = 0.8 + 0.2 / 3,
+  which it can only do by reading the context in the observation."""
   network = dict(network)
   config = tiny('bc', unroll_length=network.pop('unroll_length', 1), num_steps=300)
   config.network.update(network)
