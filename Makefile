@@ -17,7 +17,8 @@ install: $(STAMP)
 
 # envlogger 1.2 is test-only: its TFDS backend writes one of the foreign RLDS datasets the
 # loader is tested on. 1.3 needs a newer glibc than Debian 12; 1.2's dependencies are
-# already in the stack, so it is installed without letting it move them.
+# already in the stack (dm-env through the test extra), so it is installed without
+# letting it move them.
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -54,7 +54,8 @@ setuptools.setup(
         'rich>=13',
         'tensorboard',
     ],
-    extras_require={'test': ['pytest>=8', 'pytest-xdist>=3.5']},
+    # dm-env: envlogger's dependency (the Makefile installs envlogger without its pins).
+    extras_require={'test': ['pytest>=8', 'pytest-xdist>=3.5', 'dm-env>=1.6,<2']},
     entry_points={
         'console_scripts': ['offline-rl=offline_rl.cli:run'],
         # The shipped agents; another package declares its own in the same group.
