@@ -197,6 +197,25 @@ def distillation(action_spec, logits, teacher_logits, batch: batch_lib.Batch, *,
   return weight * total_kl, metrics
 
 
+def configured_distillation(teacher_network, action_spec, cfg: Mapping, logits, context,
+                            batch: batch_lib.Batch, key, teacher_logits=None):
+  """The distillation term an agent's config section asks for: `distillation_weight`
+  (0: none), `distillation_decay_steps`, `distillation_direction`, `head_weights`.
+
+  The teacher runs on the batch unless its `teacher_logits` are given (OAC has them).
+  Returns (loss [], metrics), or (0, {}) without distillation.
+  """
+  if cfg['distillation_weight'] <= 0:
+    return 0.0, {}
+  if teacher_logits is None:
+    teacher_logits = forward(teacher_network, context.teacher, batch, key).logits
+  return distillation(
+      action_spec, logits, teacher_logits, batch,
+      weight=decayed_weight(cfg['distillation_weight'], context.step,
+                            cfg['distillation_decay_steps']),
+      direction=cfg['distillation_direction'], head_weights=cfg['head_weights'])
+
+
 def decayed_weight(weight: float, step, decay_steps: int):
   """`weight`, decayed linearly to 0 over `decay_steps` updates (0: constant)."""
   if decay_steps <= 0:

@@ -204,7 +204,7 @@ def test_distillation_pulls_oac_towards_bc(uniform_dataset, bc_run, tmp_path):
   """As the distillation weight grows, the KL to the BC teacher shrinks."""
   bc_dir, _ = bc_run
   kls = []
-  for weight in (0.0, 3.0):
+  for weight in (0.03, 3.0):
     _, run = train('oac', uniform_dataset, str(tmp_path / str(weight)),
                    dict(distillation_weight=weight, lambda_=1.0),
                    unroll_length=3, teacher=bc_dir, num_steps=200)

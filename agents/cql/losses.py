@@ -50,14 +50,8 @@ def cql_loss(network, teacher_network, action_spec, cfg, params,
   loss = td_loss + cfg['alpha'] * penalty
   metrics = {'q/td_loss': td_loss, 'q/cql_penalty': penalty,
              'q/mean': losses.masked_mean(q_logged[names[-1]][:, :-1], where)}
-  if cfg['distillation_weight'] > 0:
-    teacher = losses.forward(teacher_network, context.teacher, batch, key)
-    kl_loss, kl_metrics = losses.distillation(
-        action_spec, out.logits, teacher.logits, batch,
-        weight=losses.decayed_weight(cfg['distillation_weight'], context.step,
-                                   cfg['distillation_decay_steps']),
-      direction=cfg['distillation_direction'],
-        head_weights=cfg['head_weights'])
-    loss = loss + kl_loss
-    metrics.update(kl_metrics)
+  kl_loss, kl_metrics = losses.configured_distillation(
+      teacher_network, action_spec, cfg, out.logits, context, batch, key)
+  loss = loss + kl_loss
+  metrics.update(kl_metrics)
   return loss, metrics

@@ -47,16 +47,10 @@ def iql_loss(network, teacher_network, action_spec, cfg, params,
                                                   cfg['head_weights'], weights=weights)
   loss = (cfg['value_weight'] * value_loss + cfg['q_weight'] * q_loss +
           cfg['policy_weight'] * policy_loss)
-  if cfg['distillation_weight'] > 0:
-    teacher = losses.forward(teacher_network, context.teacher, batch, key)
-    kl_loss, kl_metrics = losses.distillation(
-        action_spec, out.logits, teacher.logits, batch,
-        weight=losses.decayed_weight(cfg['distillation_weight'], context.step,
-                                   cfg['distillation_decay_steps']),
-      direction=cfg['distillation_direction'],
-        head_weights=cfg['head_weights'])
-    loss = loss + kl_loss
-    metrics.update(kl_metrics)
+  kl_loss, kl_metrics = losses.configured_distillation(
+      teacher_network, action_spec, cfg, out.logits, context, batch, key)
+  loss = loss + kl_loss
+  metrics.update(kl_metrics)
   metrics.update({
       'value/loss': value_loss, 'q/loss': q_loss, 'policy/loss': policy_loss,
       'value/mean': losses.masked_mean(out.value, trained),

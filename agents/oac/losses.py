@@ -58,12 +58,9 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
                                      steps=cfg['emphatic_steps'])
     weight = weight * emphasis[:, :-1]
   pg_loss = losses.masked_mean(-jax.lax.stop_gradient(weight) * log_pi[:, :-1], where)
-  kl_loss, kl_metrics = losses.distillation(
-      action_spec, out.logits, teacher.logits, batch,
-      weight=losses.decayed_weight(cfg['distillation_weight'], context.step,
-                                   cfg['distillation_decay_steps']),
-      direction=cfg['distillation_direction'],
-      head_weights=cfg['head_weights'])
+  kl_loss, kl_metrics = losses.configured_distillation(
+      teacher_network, action_spec, cfg, out.logits, context, batch, key,
+      teacher_logits=teacher.logits)
   loss = cfg['value_weight'] * value_loss + cfg['policy_weight'] * pg_loss + kl_loss
   metrics = dict(kl_metrics)
   metrics.update({
