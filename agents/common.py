@@ -1,10 +1,13 @@
-"""What every agent shares: its network built from the config, and that network as a
-policy applied to one seat's time step at a time."""
+"""What every agent shares: its network built from the config, that network as a
+policy applied to one seat's time step at a time, and the Agent of a value agent."""
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 
+from offline_rl import agent as agent_lib
 from offline_rl import errors
 from offline_rl import networks
 from offline_rl import specs
@@ -25,8 +28,8 @@ def check_head_weights(spec: specs.EnvSpec, head_weights) -> dict:
   head_weights = dict(head_weights)
   unknown = set(head_weights) - set(spec.action)
   if unknown:
-    raise errors.ConfigError(f'head_weights names heads {sorted(unknown)} that the action '
-                     f'spec lacks; its heads are {list(spec.action)}.')
+    raise errors.ConfigError(f'head_weights names heads {sorted(unknown)} that the '
+                             f'action spec lacks; its heads are {list(spec.action)}.')
   return head_weights
 
 
@@ -81,18 +84,42 @@ def network_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
   return types.Policy(policy_id, apply, policy_params, init_state)
 
 
-def policy_maker(network: networks.Network, spec: specs.EnvSpec, config,
-                 select=lambda params: params):
+def policy_maker(network: networks.Network, spec: specs.EnvSpec, config):
   """The Agent's `make_policy(params, *, greedy=None, rating=None)`.
 
-  `select` picks the acting network's params out of the agent's params. The rating
-  defaults to the network's rating offset; greedy to the config's `eval_greedy`.
+  The rating defaults to the network's rating offset; greedy to the config's
+  `eval_greedy`.
   """
   def make_policy(params, *, greedy=None, rating=None):
     if greedy is None:
       greedy = bool(config.eval_greedy)
     if rating is None:
       rating = float(config.network.rating_offset)
-    return network_policy(network, spec, select(params), greedy=greedy,
+    return network_policy(network, spec, params, greedy=greedy,
                           rating=float(rating), policy_id=str(config.agent))
   return make_policy
+
+
+def value_agent(spec: specs.EnvSpec, cfg, name: str, loss_fn, network_fields: dict,
+                *, target: bool, teacher: bool) -> agent_lib.Agent:
+  """The Agent of a value agent (OAC, IQL, CQL).
+
+  Its network is `cfg.network` with `network_fields` (value head, Q heads, ...); its
+  loss is `loss_fn(network, teacher_network, action_spec, section, params, context,
+  batch, key)` with `section` the config's `cfg[name]` as a dict; with `target`, the
+  learner keeps a target network by `section`'s target_tau / target_period; with
+  `teacher`, a frozen BC teacher: the same network without value or Q heads.
+  """
+  network = make_network(spec, cfg, **network_fields)
+  teacher_network = make_network(spec, cfg, value_head=False, q_heads=False,
+                                 policy_from_q=False)
+  action_spec = networks.heads.ordered_action_spec(spec.action, spec.legal_action_mask)
+  values = section(cfg, name, spec)
+  return agent_lib.Agent(
+      name=str(cfg.agent), spec=spec, config=cfg, network=network,
+      init=init_fn(network, spec),
+      loss=functools.partial(loss_fn, network, teacher_network, action_spec, values),
+      make_policy=policy_maker(network, spec, cfg),
+      target=(agent_lib.TargetRule(float(values['target_tau']),
+                                   int(values['target_period'])) if target else None),
+      teacher=init_fn(teacher_network, spec) if teacher else None)

@@ -29,9 +29,6 @@ from offline_rl import batch as batch_lib
 from offline_rl import networks
 from offline_rl.networks import heads as heads_lib
 
-# Q-values of illegal entries before a max or a logsumexp over a head's values.
-_ILLEGAL_Q = -1e9
-
 
 def network_inputs(batch: batch_lib.Batch, rating=None) -> networks.NetworkInputs:
   """The network inputs [B, T] of a batch [B, T+1]: steps 1..T, previous actions 0..T-1.
@@ -304,11 +301,11 @@ def q_of_logged(q: Mapping[str, jax.Array], batch: batch_lib.Batch) -> dict:
 
 def masked_max(q, legal):
   """max over legal values of q [..., V]; legal [..., V] bool (a row with none: 0)."""
-  best = jnp.max(jnp.where(legal, q, _ILLEGAL_Q), axis=-1)
+  best = jnp.max(jnp.where(legal, q, heads_lib.ILLEGAL_LOGIT), axis=-1)
   return jnp.where(legal.any(-1), best, 0.0)
 
 
 def masked_logsumexp(q, legal):
   """logsumexp over legal values of q [..., V] (a row with none: 0)."""
-  value = jax.nn.logsumexp(jnp.where(legal, q, _ILLEGAL_Q), axis=-1)
+  value = jax.nn.logsumexp(jnp.where(legal, q, heads_lib.ILLEGAL_LOGIT), axis=-1)
   return jnp.where(legal.any(-1), value, 0.0)

@@ -1,33 +1,19 @@
 """Implicit Q-learning (IQL) for discrete and factorised actions."""
 from __future__ import annotations
 
-import functools
-
 from offline_rl import agent as agent_lib
 from offline_rl import specs
 from offline_rl.agents import common
 from offline_rl.agents.iql import config
 from offline_rl.agents.iql import losses
-from offline_rl.networks import heads
 
 
 def make_agent(spec: specs.EnvSpec, cfg) -> agent_lib.Agent:
   """Builds IQL for `spec`: one network with policy logits, V and per-head Q, its
   target, and a frozen BC teacher when `iql.distillation_weight` > 0."""
-  network = common.make_network(spec, cfg, value_head=True, q_heads=True)
-  teacher_network = common.make_network(spec, cfg, value_head=False, q_heads=False)
-  action_spec = heads.ordered_action_spec(spec.action, spec.legal_action_mask)
-  values = common.section(cfg, 'iql', spec)
-  distils = float(values['distillation_weight']) > 0
-  return agent_lib.Agent(
-      name=str(cfg.agent), spec=spec, config=cfg, network=network,
-      init=common.init_fn(network, spec),
-      loss=functools.partial(losses.iql_loss, network, teacher_network, action_spec,
-                             values),
-      make_policy=common.policy_maker(network, spec, cfg),
-      target=agent_lib.TargetRule(float(values['target_tau']),
-                                  int(values['target_period'])),
-      teacher=common.init_fn(teacher_network, spec) if distils else None)
+  return common.value_agent(spec, cfg, 'iql', losses.iql_loss,
+                            dict(value_head=True, q_heads=True), target=True,
+                            teacher=float(cfg.iql.distillation_weight) > 0)
 
 
 IQL = agent_lib.Registration(make_agent, config.get_config)
