@@ -2,6 +2,7 @@
 
   offline-rl demo                                        # the default recipe
   offline-rl demo --config=experiments/unplugged.py:tiny # the seconds-long test version
+  offline-rl demo --config=experiments/unplugged.py:oac  # adds OAC (teacher: BC)
   offline-rl demo --config.tournament.games_per_match=400 --config.workdir=runs/big
 
 Stages (each reused when re-run with the same settings):
@@ -19,23 +20,27 @@ Adding an agent is configuration only: append an entry to `agents`:
   config:      'experiments/<file>.py:<name>', the training config (its defaults);
   overrides:   fields of that config to change (dataset is set by the recipe);
   init_from:   the name of an earlier agent whose run warm-starts this one ('' none);
+  teacher:     the name of an earlier agent distilled towards, frozen ('' none): the
+               behaviour policy of OAC and E-OAC;
   top_fraction: train only on episodes of the top fraction of the ladder (0: all);
   checkpoint:  instead of training, an existing run directory to load.
 """
 from ml_collections import config_dict
 
 
-def _agent(name, config, overrides, init_from='', top_fraction=0.0, checkpoint=''):
+def _agent(name, config, overrides, init_from='', teacher='', top_fraction=0.0,
+           checkpoint=''):
   return config_dict.ConfigDict(dict(
       name=name, config=config, overrides=config_dict.ConfigDict(overrides),
-      init_from=init_from, top_fraction=top_fraction, checkpoint=checkpoint))
+      init_from=init_from, teacher=teacher, top_fraction=top_fraction,
+      checkpoint=checkpoint))
 
 
 def get_config(variant: str = 'default') -> config_dict.ConfigDict:
   """The demo recipe; `variant` 'tiny' is the end-to-end test's seconds-long version."""
-  if variant not in ('default', 'tiny'):
-    raise ValueError(f"experiments/unplugged.py has variants 'default' and 'tiny', not "
-                     f'{variant!r}.')
+  if variant not in ('default', 'tiny', 'oac'):
+    raise ValueError(f"experiments/unplugged.py has variants 'default', 'tiny' and 'oac', "
+                     f'not {variant!r}.')
   c = config_dict.ConfigDict()
   c.workdir = 'runs/demo'
   c.seed = 0
@@ -79,6 +84,18 @@ def get_config(variant: str = 'default') -> config_dict.ConfigDict:
       bootstrap=1000,
       title='AlphaStar Unplugged recipe on Skirmish: BC vs FT-BC vs the bot ladder',
   ))
+
+  if variant == 'oac':
+    # OAC from BC (its frozen behaviour policy and starting point) on the same data,
+    # beside FT-BC: does one step of policy improvement beat imitation head to head?
+    c.workdir = 'runs/unplugged-oac'
+    c.agents.append(_agent('oac', 'experiments/oac.py:oac',
+                           dict(train_common, num_steps=1000, batch_size=32,
+                                unroll_length=8),
+                           init_from='bc', teacher='bc'))
+    c.report.comparisons = ['ftbc:bc', 'oac:bc', 'oac:ftbc']
+    c.report.title = ('AlphaStar Unplugged recipe on Skirmish: BC, FT-BC and OAC vs the '
+                      'bot ladder')
 
   if variant == 'tiny':
     c.workdir = 'runs/demo-tiny'

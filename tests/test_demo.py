@@ -116,6 +116,28 @@ def test_an_agent_joins_by_configuration_alone(finished):
   assert '| bc_copy | agent |' in text
 
 
+def test_a_value_agent_distils_towards_an_earlier_agent(finished):
+  config, first = finished
+  config = config.copy_and_resolve_references()
+  config.agents.append(config_dict.ConfigDict(dict(
+      name='oac', config='experiments/oac.py:oac',
+      overrides=dict(num_steps=10, batch_size=8, unroll_length=4, updates_per_call=10,
+                     log_every=10, checkpoint_every=10, eval_every=0,
+                     network=config.agents[0].overrides.network),
+      init_from='bc', teacher='bc', top_fraction=0.0, checkpoint='')))
+  config.report.comparisons = ['oac:bc']
+  outcome = recipe.run(config, log=lambda *_: None)
+  assert outcome.stages['train bc'] == 'reused'
+  assert outcome.stages['train oac'] == 'trained to step 10 on 48 episodes'
+  bc_run = os.path.join(first.workdir, 'agents', 'bc')
+  saved = json.load(open(os.path.join(first.workdir, 'agents', 'oac', 'config.json')))
+  assert saved['teacher'] == saved['init_from'] == bc_run
+  assert '| oac vs bc |' in open(outcome.report['markdown']).read()
+  config.agents[-1].teacher = 'oac'
+  with pytest.raises(recipe.RecipeError, match="teacher='oac' is not an earlier agent"):
+    recipe.run(config, log=lambda *_: None)
+
+
 def test_rerun_reuses_finished_stages_and_refuses_changed_ones(finished):
   config, first = finished
   store = os.path.join(first.workdir, 'results.jsonl')
@@ -136,7 +158,7 @@ def test_recipe_bad_input(tmp_path):
   config.agents = [config.agents[1]]
   with pytest.raises(recipe.RecipeError, match='not an earlier agent'):
     recipe.run(config, log=lambda *_: None)
-  with pytest.raises(ValueError, match="variants 'default' and 'tiny'"):
+  with pytest.raises(ValueError, match="variants 'default', 'tiny' and 'oac'"):
     recipe.load_config_file('experiments/unplugged.py:huge')
 
 

@@ -181,12 +181,22 @@ def training_config(agent, dataset: str, pool, run_dirs: dict[str, str]):
     config.dataset = dataset
     if agent.top_fraction > 0:
       config.filters = f'rating>={rating_threshold(pool, agent.top_fraction):.6g}'
-    if agent.init_from:
-      if agent.init_from not in run_dirs:
-        raise RecipeError(f'Agent {agent.name!r} starts from {agent.init_from!r}, which is '
-                          'not an earlier agent of the recipe; list that agent first.')
-      config.init_from = run_dirs[agent.init_from]
+    for field in _EARLIER_AGENT_FIELDS:
+      if agent.get(field):
+        _check_earlier(agent, field, run_dirs)
+        config[field] = run_dirs[agent[field]]
   return config
+
+
+# Entries that name an earlier agent of the recipe, whose run directory they receive:
+# init_from warm-starts from it, teacher distils towards it (frozen).
+_EARLIER_AGENT_FIELDS = ('init_from', 'teacher')
+
+
+def _check_earlier(agent, field: str, earlier) -> None:
+  if agent[field] not in earlier:
+    raise RecipeError(f'Agent {agent.name!r}: {field}={agent[field]!r} is not an earlier '
+                      'agent of the recipe; list that agent first.')
 
 
 def train_stage(agent, config, run_dir: str, progress: bool) -> str:
@@ -253,9 +263,9 @@ def validate(config) -> None:
   if len(set(names)) != len(names):
     raise RecipeError(f'Agent names must be unique; got {names}.')
   for i, agent in enumerate(config.agents):
-    if agent.init_from and agent.init_from not in names[:i]:
-      raise RecipeError(f'Agent {agent.name!r} starts from {agent.init_from!r}, which is '
-                        'not an earlier agent of the recipe; list that agent first.')
+    for field in _EARLIER_AGENT_FIELDS:
+      if agent.get(field):
+        _check_earlier(agent, field, names[:i])
     if not 0 <= agent.top_fraction < 1:
       raise RecipeError(f'Agent {agent.name!r}: top_fraction must be in [0, 1), got '
                         f'{agent.top_fraction}.')
