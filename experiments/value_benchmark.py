@@ -103,28 +103,35 @@ def main():
   if not os.path.exists(dataset):
     datasets.record(env, matchups, dataset, num_episodes=num_episodes, num_envs=16,
                     progress=False, log=None)
-  results = {name: [] for name in AGENTS}
+  # BC is also scored greedily: the reference for CQL's greedy policy.
+  rows = AGENTS + ('bc/greedy',)
+  results = {row: [] for row in rows}
   start = time.time()
+
+  def score_of(row, run, seed, greedy):
+    policy = learner.load_policy(run, greedy=greedy)
+    value = float(learner.evaluate(env, policy, opponents, args.episodes,
+                                   seed=1000 + seed)[score])
+    results[row].append(value)
+    print(f'seed {seed} {row:9} {score} {value:.3f}', flush=True)
+
   for seed in range(args.seeds):
     runs = {name: os.path.join(root, f'{name}-seed{seed}') for name in AGENTS}
     for name in AGENTS:
       train(name, dataset, runs[name], seed, args.steps,
             teacher=runs['bc'] if name in ('oac', 'eoac') else '',
             overrides=OVERRIDES.get(args.env, {}).get(name))
-      policy = learner.load_policy(runs[name], greedy=name in GREEDY)
-      value = learner.evaluate(env, policy, opponents, args.episodes,
-                               seed=1000 + seed)[score]
-      results[name].append(float(value))
-      print(f'seed {seed} {name:5} {score} {value:.3f}', flush=True)
+      score_of(name, runs[name], seed, greedy=name in GREEDY)
+    score_of('bc/greedy', runs['bc'], seed, greedy=True)
   table = {}
   print(f'\n{args.env}: {score} over {args.seeds} seeds x {args.episodes} episodes '
         f'(mean, 95% bootstrap interval over seeds)')
-  for name in AGENTS:
-    estimate = scores.mean_ci(results[name])
-    table[name] = {'mean': estimate.value, 'ci95': [estimate.lower, estimate.upper],
-                   'per_seed': results[name]}
-    print(f'{name:5} {estimate.value:8.3f}  [{estimate.lower:.3f}, '
-          f'{estimate.upper:.3f}]  per seed {[round(v, 3) for v in results[name]]}')
+  for row in rows:
+    estimate = scores.mean_ci(results[row])
+    table[row] = {'mean': estimate.value, 'ci95': [estimate.lower, estimate.upper],
+                  'per_seed': results[row]}
+    print(f'{row:9} {estimate.value:8.3f}  [{estimate.lower:.3f}, '
+          f'{estimate.upper:.3f}]  per seed {[round(v, 3) for v in results[row]]}')
   with open(os.path.join(root, 'results.json'), 'w') as f:
     json.dump({'env': args.env, 'score': score, 'seeds': args.seeds,
                'episodes': args.episodes, 'steps': args.steps, 'agents': table,
