@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from offline_rl import batch as batch_lib
+from offline_rl import specs
 from offline_rl.data import filters as filters_lib
 from offline_rl.datasets import features as features_lib
 from offline_rl.datasets import reader as reader_lib
@@ -119,6 +120,46 @@ def to_batch(dataset: reader_lib.Dataset, columns: dict[str, Any], mask, metadat
       reward=steps['reward'], discount=steps['discount'], is_first=steps['is_first'],
       is_last=steps['is_last'], is_terminal=steps['is_terminal'],
       legal_action_mask=steps.get('legal_action_mask'), mask=mask, metadata=metadata)
+
+
+def choice_steps(dataset: reader_lib.Dataset, flat: dict[str, np.ndarray]) -> np.ndarray:
+  """[L] bool: the steps of one decoded episode that carry a choice.
+
+  A step carries a choice when it is not the episode's last (which has no action) and
+  some action head has at least two legal values, a conditional mask ([n_first, V])
+  read at the logged value of the head it is conditioned on; without a mask every head
+  of two or more values does. Elsewhere no head is `used` by the policy losses
+  (`offline_rl.losses.head_terms`): a waiting seat of a turn-based game (a one-hot
+  mask, environments/adapters/turns.py) carries none.
+  """
+  steps = dataset.nest_steps({k: v for k, v in flat.items() if k.startswith('steps/')})
+  heads = specs.flatten(dataset.spec.action)
+  actions = _flatten(steps['action'])
+  masks = _flatten(steps.get('legal_action_mask') or {})
+  length = len(steps['is_last'])
+  firsts = [n for n, leaf in heads.items() if n not in masks or masks[n].ndim == 2]
+  choice = np.zeros(length, bool)
+  for name, leaf in heads.items():
+    mask = masks.get(name)
+    if mask is None:
+      choice |= (leaf.num_values or 2) >= 2
+      continue
+    if mask.ndim == 3:  # [L, n_first, V]: the row of the logged conditioning value.
+      first = next((n for n in firsts if heads[n].num_values == mask.shape[1]), None)
+      mask = (mask.any(1) if first is None else
+              mask[np.arange(length), np.clip(actions[first], 0, mask.shape[1] - 1)])
+    choice |= mask.reshape(length, -1).sum(-1) >= 2
+  return choice & ~steps['is_last'].astype(bool)
+
+
+def _flatten(tree, prefix: str = '') -> dict[str, np.ndarray]:
+  """A nested dict of arrays as {'a/b': array}, keyed like `specs.flatten`."""
+  if not isinstance(tree, dict):
+    return {prefix: tree}
+  out = {}
+  for key, value in tree.items():
+    out.update(_flatten(value, f'{prefix}/{key}' if prefix else key))
+  return out
 
 
 def episode_metadata(dataset: reader_lib.Dataset, episodes: np.ndarray) -> dict:
