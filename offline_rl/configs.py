@@ -12,6 +12,8 @@ Fields:
   num_actions: the number of discrete actions of a dataset whose spec lacks it (a
     foreign RLDS dataset's scalar integer action); 0: the spec's, else max + 1 of the
     data's values.
+  observation_keys: the observation fields to train on, by flat name (e.g.
+    "('planes', 'scalars')"); empty: every numeric field (text fields are skipped).
   skip_no_choice: sample only windows with a step that carries a choice (some action
     head has two or more legal values; offline_rl.data.make_iterator). Exact for
     losses that train only such steps (BC, FT-BC: their configs turn it on); value
@@ -57,6 +59,7 @@ def base_config(agent: str) -> config_dict.ConfigDict:
   c.validation_fraction = 0.0
   c.num_actions = 0
   c.skip_no_choice = False
+  c.observation_keys = ()
   c.seed = 0
   c.batch_size = 256
   c.unroll_length = 1

@@ -41,7 +41,8 @@ class Iterator:
 
   def __init__(self, dataset, selection, backend, impl, *, seed):
     self.dataset, self.backend, self._impl = dataset, backend, impl
-    self.spec: specs.EnvSpec = dataset.spec
+    self.spec: specs.EnvSpec = source_lib.observation_spec(dataset,
+                                                           selection.observation_keys)
     self.seed = seed
     self.skipped_short = selection.skipped_short
     self.num_episodes = len(impl.episodes)
@@ -120,6 +121,7 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
                   seed: int = 0, filters=None, split: str = 'train',
                   validation_fraction: float = 0.1, backend: str = 'auto',
                   drop_nonfinite: bool = False, skip_no_choice: bool = False,
+                  observation_keys=(),
                   env_spec: specs.EnvSpec | None = None,
                   memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
                   pool_episodes: int = 256, prefetch: int = 4,
@@ -147,6 +149,8 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
       denominator of the policy losses' per-head means (`offline_rl.losses`): both
       scale by the same factor and the expected loss is the full data's. For losses
       that train on every step (value terms), leave it off.
+    observation_keys: the observation leaves to read, by flat name ('planes',
+      'units', 'a/b'); empty: every numeric one. `it.spec` lists only these.
     env_spec: when given, the dataset's spec must match it (else SpecMismatchError).
     pool_episodes, prefetch: stream backend: episodes decoded together; batches ahead.
     process_index, process_count: stream backend sharding (default: jax's).
@@ -166,7 +170,8 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
   if env_spec is not None:
     datasets.validate(dataset.spec, env_spec)
   selection = source_lib.select(dataset, unroll_length=unroll_length, filters=filters,
-                                split=split, validation_fraction=validation_fraction)
+                                split=split, validation_fraction=validation_fraction,
+                                observation_keys=observation_keys)
   if skip_no_choice and backend == 'stream':
     raise errors.ConfigError('skip_no_choice needs the memory backend (the stream '
                              "backend samples windows before decoding them): use "
@@ -174,7 +179,7 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
   if backend == 'auto':
     per_step = sum(
         int(max(1, abs(int(_prod(c.shape))))) * _itemsize(c.dtype)
-        for c in source_lib.step_columns(dataset))
+        for c in source_lib.step_columns(dataset, selection.observation_keys))
     fits = int(selection.lengths.sum()) * per_step <= memory_budget_bytes
     if skip_no_choice and not fits:
       raise errors.ConfigError(

@@ -34,10 +34,11 @@ class MemoryBackend:
                unroll_length: int, seed: int, drop_nonfinite: bool,
                skip_no_choice: bool = False, read_batch: int = 256):
     self.dataset = dataset
-    columns = source_lib.step_columns(dataset)
+    columns = source_lib.step_columns(dataset, selection.observation_keys)
     keys = {c.key for c in columns} | {dataset.layout.length_column.key}
     pieces: dict[str, list[np.ndarray]] = {c.key: [] for c in columns}
     kept, dropped, choices = [], [], []
+    warned = False
     episodes = selection.episodes
     for begin in range(0, len(episodes), read_batch):
       chunk = episodes[begin:begin + read_batch]
@@ -53,6 +54,10 @@ class MemoryBackend:
           dropped.append(int(e))
           continue
         kept.append(int(e))
+        huge = source_lib.huge_fields(flat, columns)
+        if huge and not warned:
+          source_lib.warn_huge(dataset, int(e), huge)
+          warned = True
         if skip_no_choice:
           choices.append(source_lib.choice_steps(dataset, flat))
         for c in columns:

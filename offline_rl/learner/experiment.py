@@ -49,7 +49,8 @@ def make_iterator(config):
       filters=config.filters or None, split='train',
       validation_fraction=float(config.validation_fraction),
       drop_nonfinite=bool(config.get('drop_nonfinite', False)),
-      skip_no_choice=bool(config.get('skip_no_choice', False)))
+      skip_no_choice=bool(config.get('skip_no_choice', False)),
+      observation_keys=tuple(config.get('observation_keys', ()) or ()))
   if iterator.skipped_no_choice:
     total = iterator.num_windows + iterator.skipped_no_choice
     logging.warning('%d of %d windows carry no choice (no action head has two legal '
