@@ -101,7 +101,14 @@ def test_choice_steps_of_the_waiting_pattern(waiting):
   np.testing.assert_array_equal(source.choice_steps(waiting, flat), expected)
 
 
-def test_skip_no_choice_refuses_the_stream_backend(waiting):
+def test_skip_no_choice_needs_the_memory_backend(waiting, caplog):
   with pytest.raises(errors.ConfigError, match='memory backend'):
     data.make_iterator(waiting, batch_size=4, unroll_length=1, split='all',
                        backend='stream', skip_no_choice=True)
+  # 'auto' on data beyond the budget streams every window (the same expected loss).
+  with caplog.at_level('WARNING'):
+    it = data.make_iterator(waiting, batch_size=4, unroll_length=1, split='all',
+                            skip_no_choice=True, memory_budget_bytes=1)
+  it.close()
+  assert it.backend == 'stream' and it.skipped_no_choice == 0
+  assert any('every window is sampled' in r.getMessage() for r in caplog.records)

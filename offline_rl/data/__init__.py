@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from absl import logging
+
 from offline_rl import errors
 from offline_rl import specs
 from offline_rl.data import filters
@@ -144,7 +146,8 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
     drop_nonfinite: skip episodes with NaN/inf step values instead of raising.
     skip_no_choice: sample only windows with a trained step that carries a choice
       (`source.choice_steps`: some action head has two or more legal values), uniformly
-      among them (memory backend). The windows left out have `used` False for every
+      among them (memory backend; 'auto' streams every window, with a warning, when
+      the data does not fit). The windows left out have `used` False for every
       head on every trained step, so they add nothing to the numerator or the
       denominator of the policy losses' per-head means (`offline_rl.losses`): both
       scale by the same factor and the expected loss is the full data's. For losses
@@ -182,10 +185,11 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
         for c in source_lib.step_columns(dataset, selection.observation_keys))
     fits = int(selection.lengths.sum()) * per_step <= memory_budget_bytes
     if skip_no_choice and not fits:
-      raise errors.ConfigError(
-          f'skip_no_choice needs the memory backend, but the selected steps exceed '
-          f'memory_budget_bytes={memory_budget_bytes}: raise it, select fewer episodes, '
-          'or set skip_no_choice=False.')
+      # Skipping saves compute only (the expected loss is the same): stream without it.
+      logging.warning('The selected steps exceed memory_budget_bytes=%d: streaming them, '
+                      'and every window is sampled (skip_no_choice needs the memory '
+                      'backend).', memory_budget_bytes)
+      skip_no_choice = False
     backend = 'memory' if fits else 'stream'
   kwargs = dict(batch_size=batch_size, unroll_length=unroll_length, seed=seed,
                 drop_nonfinite=drop_nonfinite)
