@@ -21,7 +21,7 @@ setuptools.setup(
     version='0.1.0',
     description='Offline RL research platform: RLDS data, BC / value / MuZero agents, '
     'a built-in strategy game, tournaments and Elo.',
-    python_requires='>=3.11,<3.12',
+    python_requires='>=3.11,<3.14',
     packages=_packages(),
     package_dir={f'offline_rl.{name}': folder for name, folder in _MAPPED.items()},
     package_data={'': ['*.html', '*.js', '*.css', '*.json']},

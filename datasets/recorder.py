@@ -17,6 +17,7 @@ Unplugged). Letters: C steps per chunk, N parallel environments, P seats.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import pathlib
@@ -155,6 +156,21 @@ def game_metadata(spec: specs.EnvSpec, policies: Sequence[types.Policy],
   }
 
 
+def _host_chunks(env, run, params, state):
+  """Host copies of consecutive rollout chunks `Steps` [C, N, ...]. A JAX
+  environment's next chunk is dispatched before this one is handed out (`run` returns
+  at once), so the simulation runs while the host cuts and writes."""
+  state, chunk = run(params, state)
+  while True:
+    host = jax.device_get(chunk)
+    if env.jittable:
+      state, chunk = run(params, state)
+      yield host
+    else:
+      yield host
+      state, chunk = run(params, state)
+
+
 def _record_shard(env, policies, shard_index, games, *, seed, num_envs, chunk_steps,
                   shard_writer, on_games):
   spec = env.spec
@@ -166,9 +182,7 @@ def _record_shard(env, policies, shard_index, games, *, seed, num_envs, chunk_st
   done, steps = 0, 0
   max_chunks = (games // max(num_envs, 1) + 2) * (spec.max_episode_steps // chunk_steps
                                                   + 2) * 4
-  for _ in range(max_chunks):
-    state, chunk = run(params, state)
-    chunk = jax.device_get(chunk)
+  for chunk in itertools.islice(_host_chunks(env, run, params, state), max_chunks):
     finished = cutter.add(chunk)
     for game in finished[:games - done]:
       returns = np.asarray(game.timestep.reward, np.float64).sum(axis=0)  # [P]

@@ -12,6 +12,12 @@ Fields:
   num_actions: the number of discrete actions of a dataset whose spec lacks it (a
     foreign RLDS dataset's scalar integer action); 0: the spec's, else max + 1 of the
     data's values.
+  observation_keys: the observation fields to train on, by flat name (e.g.
+    "('planes', 'scalars')"); empty: every numeric field (text fields are skipped).
+  skip_no_choice: sample only windows with a step that carries a choice (some action
+    head has two or more legal values; offline_rl.data.make_iterator). Exact for
+    losses that train only such steps (BC, FT-BC: their configs turn it on); value
+    terms train every step, so it is off by default.
   seed, batch_size, unroll_length (T; windows hold T+1 steps), num_steps.
   updates_per_call: K updates per compiled call.
   num_devices: devices to split the batch over (0: all local devices).
@@ -52,6 +58,8 @@ def base_config(agent: str) -> config_dict.ConfigDict:
   c.filters = ''
   c.validation_fraction = 0.0
   c.num_actions = 0
+  c.skip_no_choice = False
+  c.observation_keys = ()
   c.seed = 0
   c.batch_size = 256
   c.unroll_length = 1

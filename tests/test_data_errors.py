@@ -161,6 +161,29 @@ def test_nonfinite_values(tmp_path, backend):
   it.close()
 
 
+@pytest.mark.parametrize('backend', ['memory', 'stream'])
+def test_huge_observations_warn_once(tmp_path, backend, caplog):
+  """1e37 trains with grad_norm=inf on every update: one line says so, once."""
+  spec = _spec()
+
+  def episodes():
+    for i in range(4):
+      obs = np.full((5, 2), 1e37 if i else 1.0, np.float32)
+      flat = converters.transitions_to_steps({'x': obs}, {'action': np.zeros(5, np.int32)},
+                                             np.ones(5), True, {'x': obs[-1]})
+      yield flat, converters._metadata(spec, flat)  # pylint: disable=protected-access
+  ds = converters.write_episodes(tmp_path / 'huge', spec, episodes())
+  with caplog.at_level('WARNING'):
+    it = data.make_iterator(ds, batch_size=16, unroll_length=2, split='all',
+                            backend=backend, pool_episodes=4)
+    next(it)
+    next(it)
+    it.close()
+  lines = [r.getMessage() for r in caplog.records if 'beyond' in r.getMessage()]
+  assert len(lines) == 1 and '\n' not in lines[0], lines
+  assert 'steps/observation/x' in lines[0] and 'grad_norm=inf' in lines[0]
+
+
 def test_interrupted_recording_is_not_loadable_and_resumes(env, tmp_path, monkeypatch):
   path = tmp_path / 'rec'
   kwargs = dict(num_episodes=6, num_envs=2, progress=False, episodes_per_shard=2)

@@ -9,6 +9,7 @@ import pytest
 
 from offline_rl import data
 from offline_rl import datasets
+from offline_rl import errors
 from offline_rl import specs
 from offline_rl.datasets import _lazy
 from offline_rl.datasets import converters
@@ -129,3 +130,33 @@ def test_d4rl_without_next_observations_keeps_terminal_transitions(tmp_path):
   np.testing.assert_array_equal(ep['discount'], [1, 1, 1, 0, 0])
   assert ep['is_terminal'][-1]
   np.testing.assert_allclose(ds.metadata['episode_return'], [1, 0, 0])
+
+
+@pytest.mark.parametrize('backend', ['memory', 'stream'])
+def test_observation_keys_select_fields(tmp_path_factory, instructed, backend):
+  spec = specs.EnvSpec(env_id='test/two-fields-v0', version='0', num_players=1,
+                       observation={'x': specs.ArraySpec((2,), 'float32'),
+                                    'y': specs.ArraySpec((3,), 'float32')},
+                       action={'action': specs.ArraySpec((), 'int32', num_values=2)},
+                       legal_action_mask=None, max_episode_steps=5)
+
+  def episodes():
+    for i in range(3):
+      obs = {'x': np.full((4, 2), np.nan, np.float32), 'y': np.full((4, 3), i, np.float32)}
+      flat = converters.transitions_to_steps(obs, {'action': np.zeros(4, np.int32)},
+                                             np.ones(4), True, {k: v[-1] for k, v in obs.items()})
+      yield flat, converters._metadata(spec, flat)  # pylint: disable=protected-access
+  ds = converters.write_episodes(tmp_path_factory.mktemp('two') / 'ds', spec, episodes(),
+                                 nonfinite='keep')
+  # 'x' holds NaN: unselected, it is neither read nor refused.
+  it = data.make_iterator(ds, batch_size=4, unroll_length=2, split='all', backend=backend,
+                          observation_keys=['y'])
+  batch = next(it)
+  it.close()
+  assert list(batch.observation) == ['y'] and list(it.spec.observation) == ['y']
+  assert np.asarray(batch.observation['y']).shape == (4, 3, 3)
+  with pytest.raises(errors.ConfigError, match=r"\['z'\] are not observation fields.*'x', 'y'"):
+    data.make_iterator(ds, batch_size=4, unroll_length=2, observation_keys=['y', 'z'])
+  with pytest.raises(errors.ConfigError, match='text fields.*instruction'):
+    data.make_iterator(instructed, batch_size=4, unroll_length=2,
+                       observation_keys=['instruction'])

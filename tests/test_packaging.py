@@ -1,6 +1,7 @@
 """A pip-installed (non-editable) offline_rl runs its own recipes: no source tree needed."""
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import zipfile
@@ -38,3 +39,15 @@ def test_installed_wheel_finds_its_recipes_outside_the_source_tree(tmp_path):
   out = subprocess.run([sys.executable, '-c', _CHECK, str(site)], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0 and out.stdout.strip() == 'ok', out.stderr[-3000:]
+
+
+def test_python_requires_covers_every_python_the_stack_installs_on():
+  """jax 0.10 needs Python >= 3.11 and tensorflow 2.21 has no wheel for 3.14; pip's
+  resolver installs the whole install_requires on 3.11, 3.12 and 3.13 (pip install
+  --dry-run --only-binary=:all: --python-version X, promise and rlcard built as
+  wheels: they ship only sources)."""
+  from packaging import specifiers  # pylint: disable=g-import-not-at-top
+  text = (ROOT / 'setup.py').read_text()
+  allowed = specifiers.SpecifierSet(re.search(r"python_requires='([^']+)'", text)[1])
+  assert [v for v in ('3.10', '3.11', '3.12', '3.13', '3.14') if v in allowed] == [
+      '3.11', '3.12', '3.13']

@@ -11,6 +11,7 @@ from offline_rl import configs
 def get_config() -> config_dict.ConfigDict:
   """BC: AlphaStar Unplugged's optimiser settings with a 256-256 MLP torso."""
   c = configs.base_config('bc')
+  c.skip_no_choice = True  # Every BC term is masked by the head's `used` steps.
   c.bc = config_dict.ConfigDict(dict(
       head_weights=config_dict.ConfigDict({}, type_safe=False)))
   return c

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from absl import logging
+
 from offline_rl import errors
 from offline_rl import specs
 from offline_rl.data import filters
@@ -36,16 +38,19 @@ class Iterator:
     dropped_episodes: episodes skipped for NaN/inf (drop_nonfinite=True); the stream
       backend learns of them as it reads.
     skipped_short: selected episodes shorter than the unroll length.
+    skipped_no_choice: windows left out by `skip_no_choice` (0 without it).
   """
 
   def __init__(self, dataset, selection, backend, impl, *, seed):
     self.dataset, self.backend, self._impl = dataset, backend, impl
-    self.spec: specs.EnvSpec = dataset.spec
+    self.spec: specs.EnvSpec = source_lib.observation_spec(dataset,
+                                                           selection.observation_keys)
     self.seed = seed
     self.skipped_short = selection.skipped_short
     self.num_episodes = len(impl.episodes)
     self.num_steps = impl.num_steps
     self.num_windows = impl.num_windows
+    self.skipped_no_choice = impl.skipped_no_choice if backend == 'memory' else 0
     self._batch_index = 0
     self._stream_state = (0, 0)
     self._started = False
@@ -117,7 +122,9 @@ class Iterator:
 def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
                   seed: int = 0, filters=None, split: str = 'train',
                   validation_fraction: float = 0.1, backend: str = 'auto',
-                  drop_nonfinite: bool = False, env_spec: specs.EnvSpec | None = None,
+                  drop_nonfinite: bool = False, skip_no_choice: bool = False,
+                  observation_keys=(),
+                  env_spec: specs.EnvSpec | None = None,
                   memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
                   pool_episodes: int = 256, prefetch: int = 4,
                   process_index: int | None = None,
@@ -137,6 +144,16 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
       'stream' (random access over the shards with prefetch; NumPy arrays), or 'auto'
       (memory when the selected steps fit in `memory_budget_bytes`).
     drop_nonfinite: skip episodes with NaN/inf step values instead of raising.
+    skip_no_choice: sample only windows with a trained step that carries a choice
+      (`source.choice_steps`: some action head has two or more legal values), uniformly
+      among them (memory backend; 'auto' streams every window, with a warning, when
+      the data does not fit). The windows left out have `used` False for every
+      head on every trained step, so they add nothing to the numerator or the
+      denominator of the policy losses' per-head means (`offline_rl.losses`): both
+      scale by the same factor and the expected loss is the full data's. For losses
+      that train on every step (value terms), leave it off.
+    observation_keys: the observation leaves to read, by flat name ('planes',
+      'units', 'a/b'); empty: every numeric one. `it.spec` lists only these.
     env_spec: when given, the dataset's spec must match it (else SpecMismatchError).
     pool_episodes, prefetch: stream backend: episodes decoded together; batches ahead.
     process_index, process_count: stream backend sharding (default: jax's).
@@ -156,18 +173,30 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
   if env_spec is not None:
     datasets.validate(dataset.spec, env_spec)
   selection = source_lib.select(dataset, unroll_length=unroll_length, filters=filters,
-                                split=split, validation_fraction=validation_fraction)
+                                split=split, validation_fraction=validation_fraction,
+                                observation_keys=observation_keys)
+  if skip_no_choice and backend == 'stream':
+    raise errors.ConfigError('skip_no_choice needs the memory backend (the stream '
+                             "backend samples windows before decoding them): use "
+                             "backend='memory' or 'auto', or skip_no_choice=False.")
   if backend == 'auto':
     per_step = sum(
         int(max(1, abs(int(_prod(c.shape))))) * _itemsize(c.dtype)
-        for c in source_lib.step_columns(dataset))
-    backend = ('memory' if int(selection.lengths.sum()) * per_step <= memory_budget_bytes
-               else 'stream')
+        for c in source_lib.step_columns(dataset, selection.observation_keys))
+    fits = int(selection.lengths.sum()) * per_step <= memory_budget_bytes
+    if skip_no_choice and not fits:
+      # Skipping saves compute only (the expected loss is the same): stream without it.
+      logging.warning('The selected steps exceed memory_budget_bytes=%d: streaming them, '
+                      'and every window is sampled (skip_no_choice needs the memory '
+                      'backend).', memory_budget_bytes)
+      skip_no_choice = False
+    backend = 'memory' if fits else 'stream'
   kwargs = dict(batch_size=batch_size, unroll_length=unroll_length, seed=seed,
                 drop_nonfinite=drop_nonfinite)
   if backend == 'memory':
     from offline_rl.data import memory  # pylint: disable=g-import-not-at-top
-    impl = memory.MemoryBackend(dataset, selection, **kwargs)
+    impl = memory.MemoryBackend(dataset, selection, skip_no_choice=skip_no_choice,
+                                **kwargs)
   else:
     from offline_rl.data import stream  # pylint: disable=g-import-not-at-top
     if process_index is None or process_count is None:

@@ -7,6 +7,10 @@ as one contiguous `dynamic_slice`, so the iterator's whole state is the batch in
 `sample_many(first, count)` draws batches first..first+count-1 in one compiled call
 (the per-batch sampler vmapped over the batch indices): the same values as `count`
 calls of `sample`, stacked [count, B, T+1, ...].
+
+With `skip_no_choice`, the table keeps only the windows with at least one trained step
+that carries a choice (`source.choice_steps`); see `make_iterator` for why that leaves
+the policy losses unchanged.
 """
 from __future__ import annotations
 
@@ -28,12 +32,13 @@ class MemoryBackend:
 
   def __init__(self, dataset, selection: source_lib.Selection, *, batch_size: int,
                unroll_length: int, seed: int, drop_nonfinite: bool,
-               read_batch: int = 256):
+               skip_no_choice: bool = False, read_batch: int = 256):
     self.dataset = dataset
-    columns = source_lib.step_columns(dataset)
+    columns = source_lib.step_columns(dataset, selection.observation_keys)
     keys = {c.key for c in columns} | {dataset.layout.length_column.key}
     pieces: dict[str, list[np.ndarray]] = {c.key: [] for c in columns}
-    kept, dropped = [], []
+    kept, dropped, choices = [], [], []
+    warned = False
     episodes = selection.episodes
     for begin in range(0, len(episodes), read_batch):
       chunk = episodes[begin:begin + read_batch]
@@ -49,6 +54,12 @@ class MemoryBackend:
           dropped.append(int(e))
           continue
         kept.append(int(e))
+        huge = source_lib.huge_fields(flat, columns)
+        if huge and not warned:
+          source_lib.warn_huge(dataset, int(e), huge)
+          warned = True
+        if skip_no_choice:
+          choices.append(source_lib.choice_steps(dataset, flat))
         for c in columns:
           pieces[c.key].append(flat[c.key])
     if not kept:
@@ -66,7 +77,20 @@ class MemoryBackend:
     first_window = np.concatenate([[0], np.cumsum(num_windows)[:-1]])
     offset_in_episode = np.arange(num_windows.sum()) - first_window[episode_of_start]
     start_rows = begins[episode_of_start] - 1 + offset_in_episode
-    self.num_windows = int(num_windows.sum())
+    self.skipped_no_choice = 0
+    if skip_no_choice:
+      # Window j of an episode trains its steps j..j+T-1.
+      counts = [np.concatenate([[0], np.cumsum(c)]) for c in choices]
+      has_choice = np.concatenate([n[unroll_length:] > n[:-unroll_length]
+                                   for n in counts])
+      if not has_choice.any():
+        raise reader_lib.DatasetError(
+            f'no step of the {len(kept)} selected episodes of {dataset.path} carries a '
+            'choice (every action head has at most one legal value): nothing trains a '
+            'policy. Check the legal-action masks, or set skip_no_choice=False.')
+      self.skipped_no_choice = int((~has_choice).sum())
+      start_rows, episode_of_start = start_rows[has_choice], episode_of_start[has_choice]
+    self.num_windows = len(start_rows)
     self.num_steps = int(lengths.sum())
     # A wide column (>= WIDE values a step, e.g. an observation) gets its own [R, F]
     # matrix, gathered straight into its output; the narrow ones (reward, flags,

@@ -17,9 +17,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from absl import logging
 import numpy as np
 
 from offline_rl import batch as batch_lib
+from offline_rl import errors
+from offline_rl import specs
 from offline_rl.data import filters as filters_lib
 from offline_rl.datasets import features as features_lib
 from offline_rl.datasets import reader as reader_lib
@@ -27,6 +30,9 @@ from offline_rl.datasets import reader as reader_lib
 STEP_FIELDS = ('observation', 'action', 'reward', 'discount', 'is_first', 'is_last',
                'is_terminal', 'legal_action_mask')
 SPLITS = ('train', 'validation', 'all')
+# Observations beyond this magnitude overflow float32 gradients in a network that reads
+# them unscaled (1e37 gives grad_norm=inf on every update): warned about once.
+HUGE = 1e6
 # Numeric per-episode metadata passed on in Batch.metadata (when the dataset has it).
 BATCH_METADATA = ('rating', 'outcome', 'episode_return', 'length', 'seat',
                   'opponent_rating')
@@ -60,11 +66,16 @@ class Selection:
   lengths: np.ndarray  # [E'] int64
   num_windows: np.ndarray  # [E'] int64 valid window starts per episode (L-T+1)
   skipped_short: int  # selected episodes shorter than T
+  observation_keys: tuple[str, ...] = ()  # the observation leaves read (empty: all)
 
 
 def select(dataset: reader_lib.Dataset, *, unroll_length: int, filters, split: str,
-           validation_fraction: float) -> Selection:
-  """Split, then filter, then drop episodes too short for a window (see module doc)."""
+           validation_fraction: float, observation_keys=()) -> Selection:
+  """Split, then filter, then drop episodes too short for a window (see module doc).
+
+  `observation_keys` is checked here (see `observation_spec`)."""
+  observation_keys = tuple(observation_keys)
+  observation_spec(dataset, observation_keys)
   if unroll_length < 1:
     raise ValueError(f'unroll_length must be >= 1, got {unroll_length}.')
   if dataset.num_episodes == 0:
@@ -86,17 +97,49 @@ def select(dataset: reader_lib.Dataset, *, unroll_length: int, filters, split: s
         f'length <= {int(lengths.max())}.')
   return Selection(episodes[long_enough], lengths[long_enough],
                    lengths[long_enough] - unroll_length + 1,
-                   int((~long_enough).sum()))
+                   int((~long_enough).sum()), observation_keys)
 
 
-def step_columns(dataset: reader_lib.Dataset) -> list:
-  """The numeric step columns a Batch is made of (text and unknown fields skipped)."""
+def step_columns(dataset: reader_lib.Dataset, observation_keys=()) -> list:
+  """The numeric step columns a Batch is made of (text and unknown fields skipped);
+  of the observation, only the leaves named in `observation_keys` when it is given."""
   out = []
   for column in dataset.layout.step_columns:
     top = column.path[0]
-    if top in STEP_FIELDS and column.dtype != 'str':
-      out.append(column)
+    if top not in STEP_FIELDS or column.dtype == 'str':
+      continue
+    if (top == 'observation' and observation_keys and
+        ('/'.join(column.path[1:]) or 'observation') not in observation_keys):
+      continue
+    out.append(column)
   return out
+
+
+def observation_spec(dataset: reader_lib.Dataset, observation_keys) -> specs.EnvSpec:
+  """The dataset's spec keeping the observation leaves named in `observation_keys`
+  (flat names, as `specs.flatten` gives them; empty: the whole spec).
+
+  Raises:
+    ConfigError: a name that is not a numeric observation leaf, with the known ones.
+  """
+  if not observation_keys:
+    return dataset.spec
+  leaves = specs.flatten(dataset.spec.observation)
+  unknown = [k for k in observation_keys if k not in leaves]
+  if unknown:
+    text = (f' (text fields, which cannot be selected: '
+            f'{", ".join(dataset.skipped_fields)})' if dataset.skipped_fields else '')
+    raise errors.ConfigError(
+        f'observation_keys {unknown} are not observation fields of {dataset.path}; '
+        f'choose among {sorted(leaves)}{text}.')
+  observation: dict = {}
+  for key in observation_keys:
+    *parents, name = key.split('/')
+    node = observation
+    for parent in parents:
+      node = node.setdefault(parent, {})
+    node[name] = leaves[key]
+  return dataclasses.replace(dataset.spec, observation=observation)
 
 
 def nonfinite_fields(flat: dict[str, np.ndarray], columns) -> list[str]:
@@ -119,6 +162,65 @@ def to_batch(dataset: reader_lib.Dataset, columns: dict[str, Any], mask, metadat
       reward=steps['reward'], discount=steps['discount'], is_first=steps['is_first'],
       is_last=steps['is_last'], is_terminal=steps['is_terminal'],
       legal_action_mask=steps.get('legal_action_mask'), mask=mask, metadata=metadata)
+
+
+def huge_fields(flat: dict[str, np.ndarray], columns) -> list[str]:
+  """The float observation columns of one decoded episode whose magnitude passes HUGE."""
+  out = []
+  for c in columns:
+    value = np.asarray(flat[c.key])
+    if c.path[0] == 'observation' and value.dtype.kind == 'f' and value.size and (
+        value.max() > HUGE or value.min() < -HUGE):
+      out.append(c.key)
+  return out
+
+
+def warn_huge(dataset: reader_lib.Dataset, episode: int, fields: list[str]) -> None:
+  """The one-line warning of `huge_fields` (each backend says it once)."""
+  logging.warning(
+      'Episode %d of %s holds observations beyond %.0e in %s: unscaled, they make '
+      'float32 gradients overflow (grad_norm=inf). Scale the observations.', episode,
+      dataset.path, HUGE, ', '.join(fields))
+
+
+def choice_steps(dataset: reader_lib.Dataset, flat: dict[str, np.ndarray]) -> np.ndarray:
+  """[L] bool: the steps of one decoded episode that carry a choice.
+
+  A step carries a choice when it is not the episode's last (which has no action) and
+  some action head has at least two legal values, a conditional mask ([n_first, V])
+  read at the logged value of the head it is conditioned on; without a mask every head
+  of two or more values does. Elsewhere no head is `used` by the policy losses
+  (`offline_rl.losses.head_terms`): a waiting seat of a turn-based game (a one-hot
+  mask, environments/adapters/turns.py) carries none.
+  """
+  steps = dataset.nest_steps({k: v for k, v in flat.items() if k.startswith('steps/')})
+  heads = specs.flatten(dataset.spec.action)
+  actions = _flatten(steps['action'])
+  masks = _flatten(steps.get('legal_action_mask') or {})
+  length = len(steps['is_last'])
+  firsts = [n for n, leaf in heads.items() if n not in masks or masks[n].ndim == 2]
+  choice = np.zeros(length, bool)
+  for name, leaf in heads.items():
+    mask = masks.get(name)
+    if mask is None:
+      choice |= (leaf.num_values or 2) >= 2
+      continue
+    if mask.ndim == 3:  # [L, n_first, V]: the row of the logged conditioning value.
+      first = next((n for n in firsts if heads[n].num_values == mask.shape[1]), None)
+      mask = (mask.any(1) if first is None else
+              mask[np.arange(length), np.clip(actions[first], 0, mask.shape[1] - 1)])
+    choice |= mask.reshape(length, -1).sum(-1) >= 2
+  return choice & ~steps['is_last'].astype(bool)
+
+
+def _flatten(tree, prefix: str = '') -> dict[str, np.ndarray]:
+  """A nested dict of arrays as {'a/b': array}, keyed like `specs.flatten`."""
+  if not isinstance(tree, dict):
+    return {prefix: tree}
+  out = {}
+  for key, value in tree.items():
+    out.update(_flatten(value, f'{prefix}/{key}' if prefix else key))
+  return out
 
 
 def episode_metadata(dataset: reader_lib.Dataset, episodes: np.ndarray) -> dict:

@@ -39,6 +39,7 @@ class StreamBackend:
     self.batch_size, self.unroll_length, self.seed = batch_size, unroll_length, seed
     self.window = unroll_length + 1
     self.drop_nonfinite = drop_nonfinite
+    self.warned_huge = False
     self.pool_episodes, self.prefetch = max(1, pool_episodes), max(1, prefetch)
     self.process_index = process_index
     mine = slice(process_index, None, process_count)
@@ -49,7 +50,7 @@ class StreamBackend:
       raise reader_lib.DatasetError(
           f'process {process_index} of {process_count} has no episodes: only '
           f'{selection.episodes.size} are selected. Use fewer processes or more data.')
-    self.columns = source_lib.step_columns(dataset)
+    self.columns = source_lib.step_columns(dataset, selection.observation_keys)
     self.keys = {c.key for c in self.columns} | {dataset.layout.length_column.key}
     self._metadata = source_lib.episode_metadata(dataset, self.episodes)
     self.num_windows = int(self.num_windows_per_episode.sum())
@@ -90,6 +91,10 @@ class StreamBackend:
               '(--drop_nonfinite) to skip such episodes.')
         self.dropped_episodes.add(e)
         continue
+      huge = source_lib.huge_fields(flat, self.columns)
+      if huge and not self.warned_huge:
+        source_lib.warn_huge(self.dataset, e, huge)
+        self.warned_huge = True
       decoded.append(flat)
       good.append(position)
     rng = np.random.default_rng([self.seed, epoch, self.process_index, 1 + pool_number])

@@ -43,12 +43,20 @@ def load_dataset(config):
 def make_iterator(config):
   """The training iterator of `config.dataset` through offline_rl.data."""
   from offline_rl import data  # pylint: disable=g-import-not-at-top
-  return data.make_iterator(
+  iterator = data.make_iterator(
       load_dataset(config), batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),
       filters=config.filters or None, split='train',
       validation_fraction=float(config.validation_fraction),
-      drop_nonfinite=bool(config.get('drop_nonfinite', False)))
+      drop_nonfinite=bool(config.get('drop_nonfinite', False)),
+      skip_no_choice=bool(config.get('skip_no_choice', False)),
+      observation_keys=tuple(config.get('observation_keys', ()) or ()))
+  if iterator.skipped_no_choice:
+    total = iterator.num_windows + iterator.skipped_no_choice
+    logging.warning('%d of %d windows carry no choice (no action head has two legal '
+                    'values): skipped (skip_no_choice).', iterator.skipped_no_choice,
+                    total)
+  return iterator
 
 
 def eval_fn_from_config(config, agent, top_rating):

@@ -307,11 +307,14 @@ class Learner:
         loss = np.asarray(metrics['loss'])
         if not np.all(np.isfinite(loss)):
           bad = previous + int(np.argmin(np.isfinite(loss))) + 1
+          latest = self.checkpointer.latest_step()
+          kept = ('No checkpoint was written before it.' if latest is None else
+                  f'The last good checkpoint, step {latest}, is in {self.workdir}.')
           raise FloatingPointError(
               f'The loss became {loss[~np.isfinite(loss)][0]} at update {bad} '
               f'(agent {self.agent.name!r}). Lower optimizer.learning_rate, keep '
               'optimizer.max_grad_norm > 0, and check the dataset for NaN or huge '
-              f'observations. The last good checkpoint is in {self.workdir}.')
+              f'observations. {kept}')
         for name, values in metrics.items():
           sums[name] = sums.get(name, 0.0) + float(np.sum(values))
         calls += done
