@@ -22,8 +22,13 @@ so a change in the machine's load hits both sides of a ratio; medians are report
    gymnasium 1.0), the better of 1 and 2 torch threads. Without that venv the
    documented reference figure (225 updates/s, d3rlpy 2.8.1 on this machine kind) is
    used and the JSON says so.
+3. The Skirmish network's cost: BC updates/s with the demo's network (experiments/
+   unplugged.py) against the same network without its pointer head, spatial head and
+   scatter connections (today's before issue 14), on the same recorded Skirmish 8x8
+   batches (batch 128, T=1, K=10 a call), the two alternating call by call.
+   `--skirmish_only` runs this part alone.
 
-Writes benchmarks/results/learner.json.
+Writes benchmarks/results/learner.json (skirmish_network.json with --skirmish_only).
 """
 from __future__ import annotations
 
@@ -56,6 +61,7 @@ D3RLPY_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 D3RLPY_REFERENCE = 225.0  # updates/s, d3rlpy 2.8.1 DiscreteBC fit(), REFERENCES.md
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                        'learner.json')
+SKIRMISH_RESULTS = os.path.join(os.path.dirname(RESULTS), 'skirmish_network.json')
 
 
 def peak_matmul(size: int = 2048):
@@ -95,7 +101,7 @@ def measure_mfu(batch_size=256, updates_per_call=100, calls=10) -> dict:
   optimizer, schedule = learner.make_optimizer(config.optimizer, 10_000)
   update = learner.make_update(agent.loss, optimizer, schedule)
   params = agent.init(jax.random.PRNGKey(0))
-  state = learner.TrainState(params, optimizer.init(params), jnp.int32(0),
+  state = learner.TrainState(params, None, optimizer.init(params), jnp.int32(0),
                              jax.random.PRNGKey(1))
   one = jax.tree.map(lambda x: x[:1], synthetic_batches(spec, 1, batch_size))
   single = jax.jit(update).lower(state, (), one).compile()
@@ -271,6 +277,55 @@ def d3rlpy_end_to_end(npz: str, num_steps: int) -> dict:
   return out
 
 
+def record_skirmish(path: str, num_episodes: int) -> None:
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  from offline_rl.environments import make  # pylint: disable=g-import-not-at-top
+  from offline_rl.environments.skirmish import bots  # pylint: disable=g-import-not-at-top
+  env = make('skirmish/8x8')
+  ladder = bots.ladder(env)
+  datasets.record(env, [(ladder[-1], ladder[-3]), (ladder[4], ladder[-1])], path,
+                  num_episodes=num_episodes, num_envs=num_episodes, progress=False,
+                  log=None)
+
+
+def skirmish_networks(dataset: str, calls: int, updates_per_call: int = 10,
+                      batch_size: int = 128) -> dict:
+  """BC updates/s of the demo's Skirmish network with and without the structured
+  heads and scatter, on the same batches, alternating call by call (medians)."""
+  from offline_rl import data  # pylint: disable=g-import-not-at-top
+  from offline_rl.experiments import unplugged  # pylint: disable=g-import-not-at-top
+  iterator = data.make_iterator(dataset, batch_size=batch_size, unroll_length=1,
+                                validation_fraction=0.0)
+  batches = iterator.next_many(updates_per_call)
+  demo = unplugged.get_config().agents[0].overrides.network
+  plain = dict(pointer_heads=(), spatial_heads=(), scatter_width=0)
+  updates, parameters = {}, {}
+  for name, overrides in (('structured', {}), ('plain', plain)):
+    config = agents.default_config('bc')
+    config.network.update(dict(demo, **overrides))
+    agent = agents.make('bc', iterator.spec, config)
+    optimizer, schedule = learner.make_optimizer(config.optimizer, 10_000)
+    params = agent.init(jax.random.PRNGKey(0))
+    parameters[name] = int(sum(np.size(x) for x in jax.tree.leaves(params)))
+    state = learner.TrainState(params, None, optimizer.init(params), jnp.int32(0),
+                               jax.random.PRNGKey(1))
+    update = jax.jit(learner.make_update(agent.loss, optimizer, schedule))
+    state, _ = update(state, (), batches)
+    jax.block_until_ready(state)
+    updates[name] = (update, state)
+  times = {name: [] for name in updates}
+  for _ in range(calls):
+    for name, (update, state) in updates.items():
+      start = time.perf_counter()
+      jax.block_until_ready(update(state, (), batches))
+      times[name].append(time.perf_counter() - start)
+  rate = {name: updates_per_call / float(np.median(t)) for name, t in times.items()}
+  return {'batch_size': batch_size, 'unroll_length': 1,
+          'updates_per_call': updates_per_call, 'calls': calls,
+          'updates_per_second_median': rate, 'parameters': parameters,
+          'cost_ratio': rate['plain'] / rate['structured']}
+
+
 def _median(rows, key):
   return float(np.median([r[key] for r in rows]))
 
@@ -280,6 +335,8 @@ def main():
   parser.add_argument('--quick', action='store_true', help='fewer steps, one round')
   parser.add_argument('--rounds', type=int, default=3,
                       help='interleaved rounds of every measurement')
+  parser.add_argument('--skirmish_only', action='store_true',
+                      help="only the Skirmish network's cost (part 3)")
   for name in ('dataset', 'workdir', 'steps', 'cores'):  # One run of ours, internal.
     parser.add_argument(f'--worker_{name}', help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -294,6 +351,21 @@ def main():
   tmp = tempfile.mkdtemp(prefix='bench_learner_')
   mfus, ends = [], []
   try:
+    record_skirmish(os.path.join(tmp, 'skirmish'), 8)
+    network = skirmish_networks(os.path.join(tmp, 'skirmish'),
+                                calls=10 if args.quick else 30)
+    rate = network['updates_per_second_median']
+    print(f"Skirmish 8x8 BC, demo network, batch 128: "
+          f"{rate['structured']:.0f} updates/s with pointer, spatial and scatter "
+          f"({network['parameters']['structured']} params), {rate['plain']:.0f}/s "
+          f"without ({network['parameters']['plain']}): "
+          f"{network['cost_ratio']:.2f}x the cost (target <= 2x)")
+    if args.skirmish_only:
+      network['command'] = 'python benchmarks/bench_learner.py --skirmish_only' + (
+          ' --quick' if args.quick else '')
+      network['load_average_1_5_15'] = os.getloadavg()
+      _write(SKIRMISH_RESULTS, network)
+      return
     dataset = os.path.join(tmp, 'corridor')
     record_corridor(dataset, 2_000)
     npz = os.path.join(tmp, 'transitions.npz')
@@ -355,11 +427,17 @@ def main():
                      'd3rlpy_fit_updates_per_second_median': float(np.median(
                          [e['d3rlpy']['fit_updates_per_second'] for e in ends])),
                      'by_round': ends},
+      'skirmish_network': network,
   }
-  os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-  with open(RESULTS, 'w') as f:
+  _write(RESULTS, results)
+
+
+def _write(path, results):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
     json.dump(results, f, indent=2)
-  print(f'Wrote {RESULTS} (load average {load[0]:.1f} on {os.cpu_count()} CPUs).')
+  load = os.getloadavg()
+  print(f'Wrote {path} (load average {load[0]:.1f} on {os.cpu_count()} CPUs).')
 
 
 if __name__ == '__main__':

@@ -39,10 +39,13 @@ from ml_collections import config_dict
 
 
 def network_config(**overrides) -> config_dict.ConfigDict:
-  """The network defaults (offline_rl.networks.NetworkConfig's fields): a 256-256 MLP."""
+  """The network defaults (offline_rl.networks.NetworkConfig's fields): a 256-256 MLP;
+  for a spec with unit lists and planes (Skirmish's names), a pointer head over the
+  units, a spatial head over the map and scatter connections."""
   c = config_dict.ConfigDict(dict(
       mlp_sizes=(256, 256), conv_channels=(32, 32), conv_blocks=1, entity_width=64,
       entity_layers=1, entity_heads=2, core='none', core_size=256, head_hidden=(),
+      pointer_heads=('unit:units',), spatial_heads=('target:planes',), scatter_width=16,
       value_head=False, value_hidden=(256,), q_heads=False, policy_from_q=False,
       use_prev_action=False,
       use_rating=False, rating_offset=1000.0, rating_scale=500.0))

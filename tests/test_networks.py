@@ -14,6 +14,8 @@ from offline_rl.networks import dense
 
 TINY = dict(mlp_sizes=(16, 16), conv_channels=(4,), conv_blocks=1, entity_width=8,
             entity_layers=1, entity_heads=2, core='none', core_size=8, head_hidden=(),
+            pointer_heads=('unit:units',), spatial_heads=('target:planes',),
+            scatter_width=4,
             value_head=True, value_hidden=(8,), q_heads=False, policy_from_q=False,
             use_prev_action=True, use_rating=True,
             rating_offset=1000.0, rating_scale=500.0)
@@ -34,7 +36,7 @@ def strategy_spec(**overrides):
           'function': specs.ArraySpec((NUM_FUNCTIONS,), 'bool'),
           'unit': specs.ArraySpec((NUM_FUNCTIONS, NUM_UNITS), 'bool'),
           'target': specs.ArraySpec((NUM_FUNCTIONS, NUM_CELLS), 'bool')},
-      max_episode_steps=10)
+      max_episode_steps=10, params={'unit_features': ['alive', 'x', 'y']})
   kwargs.update(overrides)
   return specs.EnvSpec(**kwargs)
 

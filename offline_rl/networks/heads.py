@@ -3,14 +3,17 @@
 Heads follow the action spec's order (function -> unit -> target -> delay ...). Each
 head reads the stream, produces logits, masks the illegal values, picks a value
 (the logged one when teacher-forcing, else sampled or greedy) and embeds it back into
-the stream for the heads after it. A head's mask is `[num_values]`, or
+the stream for the heads after it. A head given items (one feature vector per value:
+the units a pointer head chooses among, the map cells a spatial head chooses among)
+scores each item against the stream instead, and feeds back the chosen item's
+features. A head's mask is `[num_values]`, or
 `[n_first, num_values]` conditioned on the first head's value: it is then indexed by
 the chosen first-head value.
 
 The mask helpers are plain JAX so that networks written with any library (Haiku
 included) and the losses share them.
 
-Letters: N rows, V a head's number of values, D stream width.
+Letters: N rows, V a head's number of values, D stream width, E item width.
 """
 from __future__ import annotations
 
@@ -157,7 +160,7 @@ class AutoregressiveHeads(nn.Module):
 
   @nn.compact
   def __call__(self, stream, legal_action_mask, key, actions=None,
-               greedy: bool = False):
+               greedy: bool = False, items=None):
     """Logits and chosen values of every head.
 
     Args:
@@ -166,6 +169,8 @@ class AutoregressiveHeads(nn.Module):
       key: PRNG key for sampling (unused when teacher-forcing or greedy).
       actions: dict of [N] int, the logged actions to teacher-force, or None.
       greedy: take the most likely legal value instead of sampling.
+      items: dict of [N, V, E], one feature vector per value of the heads that
+        choose among items (pointer and spatial heads), or None.
 
     Returns:
       (logits dict of [N, V] masked, actions dict of [N] int32, q dict of [N, V]
@@ -173,6 +178,7 @@ class AutoregressiveHeads(nn.Module):
     """
     names = list(self.action_spec)
     masks = legal_action_mask or {}
+    items = items or {}
     width = stream.shape[-1]
     keys = jax.random.split(key, len(names))
     logits_out, chosen, q_out = {}, {}, {}
@@ -182,10 +188,15 @@ class AutoregressiveHeads(nn.Module):
       if self.q_heads:
         # At least one hidden layer: a linear Q head would be additive in the earlier
         # heads' embeddings, unable to express how their value depends on the state.
-        q_out[name] = MLPLogits(tuple(self.hidden_sizes) or (width,), num_values,
-                                name=f'{name}_q')(stream)
+        if name in items:
+          q_out[name] = ItemLogits(name=f'{name}_q')(items[name], stream)
+        else:
+          q_out[name] = MLPLogits(tuple(self.hidden_sizes) or (width,), num_values,
+                                  name=f'{name}_q')(stream)
       if self.policy_from_q:
         logits = q_out[name]
+      elif name in items:
+        logits = ItemLogits(name=f'{name}_logits')(items[name], stream)
       else:
         logits = MLPLogits(tuple(self.hidden_sizes), num_values,
                            name=f'{name}_logits')(stream)
@@ -200,7 +211,10 @@ class AutoregressiveHeads(nn.Module):
       if i == 0:
         first_action = value
       logits_out[name], chosen[name] = logits, value
-      if i < len(names) - 1:
+      if i < len(names) - 1 and name in items:
+        chosen_item = jnp.take_along_axis(items[name], value[:, None, None], axis=1)
+        stream = stream + dense.Dense(width, name=f'{name}_embed')(chosen_item[:, 0])
+      elif i < len(names) - 1:
         stream = stream + nn.Embed(num_values, width, name=f'{name}_embed')(value)
     return logits_out, chosen, (q_out if self.q_heads else None)
 
@@ -215,3 +229,19 @@ class MLPLogits(nn.Module):
     for size in self.hidden_sizes:
       x = nn.relu(dense.Dense(size)(x))
     return dense.Dense(self.num_values)(x)
+
+
+class ItemLogits(nn.Module):
+  """Scores each item against the stream: items [N, V, E], stream [N, D] -> [N, V].
+
+  Additive attention, as in pointer networks (Vinyals et al., 2015): a hidden layer
+  of width E reads the item and the stream together, so the score of an item can
+  depend on the state, and a spatial head's hidden layer is the stream broadcast
+  onto the map.
+  """
+
+  @nn.compact
+  def __call__(self, items, stream):
+    width = items.shape[-1]
+    hidden = nn.relu(dense.Dense(width)(items) + dense.Dense(width)(stream)[:, None])
+    return dense.Dense(1)(hidden)[..., 0]

@@ -14,7 +14,17 @@ encoder by rank (vectors [X] -> MLP, unit lists [U, F] -> transformer, planes
 follows (or none: AlphaStar Unplugged found no memory best for BC), then the
 autoregressive heads and an optional value head. `from_haiku` wraps a Haiku network.
 
-Letters: B batch, T time, V a head's values, S core size.
+As in AlphaStar, the observation's structure reaches the heads where the spec has it:
+a pointer head (`pointer_heads`, 'head:unit_list') scores each unit's transformer
+embedding, a spatial head (`spatial_heads`, 'head:planes') scores each cell of the
+conv torso's map brought back to the planes' resolution, and the units' embeddings
+are scattered onto the planes before the conv torso (`scatter_width`) at their
+positions: the columns named 'x' and 'y' (fractions of the map size) of the spec's
+`params['unit_features']`. Entries whose head or leaf the spec lacks are skipped, so
+one config serves every environment.
+
+Letters: B batch, T time, V a head's values, S core size, N = B * T rows, U units,
+H, W map size.
 """
 from __future__ import annotations
 
@@ -26,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from offline_rl import errors
 from offline_rl import specs
 from offline_rl.networks import dense
 from offline_rl.networks import heads as heads_lib
@@ -90,6 +101,12 @@ class NetworkConfig:
     core: 'none' or 'lstm'.
     core_size: LSTM width.
     head_hidden: hidden layers of each action head (empty: linear heads).
+    pointer_heads: 'head:unit_list' pairs: the head chooses among the rows of that
+      [U, F] observation leaf by scoring their embeddings.
+    spatial_heads: 'head:planes' pairs: the head chooses among the H * W cells of that
+      [H, W, C] observation leaf by scoring the conv torso's map at each cell.
+    scatter_width: width of the unit embeddings scattered onto the planes before the
+      conv torso (0: no scatter connection).
     value_head: whether the network has a value head. Agents that learn no value (BC)
       leave it out: its parameters would get no gradient yet still be decayed by
       AdamW, and cost a third of a small MLP's update.
@@ -110,6 +127,9 @@ class NetworkConfig:
   core: str
   core_size: int
   head_hidden: tuple[int, ...]
+  pointer_heads: tuple[str, ...]
+  spatial_heads: tuple[str, ...]
+  scatter_width: int
   value_head: bool
   value_hidden: tuple[int, ...]
   q_heads: bool
@@ -129,6 +149,12 @@ class NetworkConfig:
                        f'fields {sorted(missing)}. Known fields: {sorted(names)}.')
     for name in ('mlp_sizes', 'conv_channels', 'head_hidden', 'value_hidden'):
       values[name] = tuple(int(v) for v in values[name])
+    for name in ('pointer_heads', 'spatial_heads'):
+      values[name] = tuple(str(v) for v in values[name])
+      for pair in values[name]:
+        if len(pair.split(':')) != 2:
+          raise errors.ConfigError(f"Network config: {name} entries are 'head:leaf' "
+                                   f'(e.g. unit:units), got {pair!r}.')
     if values['core'] not in ('none', 'lstm'):
       raise ValueError(f"Network config: core must be 'none' or 'lstm', got "
                        f"{values['core']!r}.")
@@ -177,10 +203,15 @@ class PolicyValueNet(nn.Module):
     observation_shapes: ((path, shape), ...) of the observation leaves.
     action_spec: ((name, ArraySpec), ...) heads in autoregressive order.
     config: NetworkConfig.
+    pointer_heads, spatial_heads: ((head, observation path), ...) that the spec has.
+    unit_positions: ((unit-list path, (x column, y column)), ...) to scatter.
   """
   observation_shapes: tuple[tuple[str, tuple[int, ...]], ...]
   action_spec: tuple[tuple[str, specs.ArraySpec], ...]
   config: NetworkConfig
+  pointer_heads: tuple[tuple[str, str], ...] = ()
+  spatial_heads: tuple[tuple[str, str], ...] = ()
+  unit_positions: tuple[tuple[str, tuple[int, int]], ...] = ()
 
   @nn.compact
   def __call__(self, inputs: NetworkInputs, core_state, key, actions=None,
@@ -190,20 +221,28 @@ class PolicyValueNet(nn.Module):
     rows = batch * time
     flat = lambda x: x.reshape((rows,) + x.shape[2:])
     width = cfg.mlp_sizes[-1]
-    vectors, streams = [], []
-    for path, shape in self.observation_shapes:
-      x = flat(_get(inputs.observation, path)).astype(jnp.float32)
+    leaves = {path: flat(_get(inputs.observation, path)).astype(jnp.float32)
+              for path, _ in self.observation_shapes}
+    vectors, streams, embeddings, cells = [], [], {}, {}
+    # Unit lists first: their embeddings are scattered onto the planes.
+    for path, shape in sorted(self.observation_shapes, key=lambda p: len(p[1]) != 2):
+      x, label = leaves[path], path.replace('/', '_')
       if len(shape) <= 1:
         vectors.append(x.reshape(rows, -1))
       elif len(shape) == 2:
-        pooled, _ = torsos.EntityTransformer(
+        pooled, embeddings[path] = torsos.EntityTransformer(
             cfg.entity_width, cfg.entity_layers, cfg.entity_heads, width,
-            name=f'entities_{path.replace("/", "_")}')(x)
+            name=f'entities_{label}')(x)
         streams.append(pooled)
       elif len(shape) == 3:
-        streams.append(torsos.ConvResNet(
-            cfg.conv_channels, cfg.conv_blocks, width,
-            name=f'planes_{path.replace("/", "_")}')(x))
+        if self.unit_positions:
+          x = jnp.concatenate([x, self._scatter(leaves, embeddings, shape)], axis=-1)
+        vector, features = torsos.ConvResNet(
+            cfg.conv_channels, cfg.conv_blocks, width, name=f'planes_{label}')(x)
+        streams.append(vector)
+        if path in dict(self.spatial_heads).values():
+          cells[path] = torsos.SpatialDecoder(
+              cfg.conv_channels[-1], name=f'cells_{label}')(features, x)
       else:
         raise ValueError(f'Observation {path!r} has shape {shape}: the networks '
                          'encode vectors [X], unit lists [U, F] and planes [H, W, C]; '
@@ -227,11 +266,13 @@ class PolicyValueNet(nn.Module):
       x = flat(y)
     masks = (None if inputs.legal_action_mask is None else
              jax.tree.map(flat, inputs.legal_action_mask))
+    items = {**{head: embeddings[path] for head, path in self.pointer_heads},
+             **{head: cells[path] for head, path in self.spatial_heads}}
     logits, chosen, q = heads_lib.AutoregressiveHeads(
         dict(self.action_spec), cfg.head_hidden, cfg.q_heads, cfg.policy_from_q,
         name='heads')(
             x, masks, key, None if actions is None else jax.tree.map(flat, actions),
-            greedy)
+            greedy, items)
     unflat = lambda v: v.reshape((batch, time) + v.shape[1:])
     value = None
     if cfg.value_head:
@@ -241,6 +282,51 @@ class PolicyValueNet(nn.Module):
                              value, None if q is None else jax.tree.map(unflat, q),
                              unflat(x))
     return outputs, core_state
+
+  def _scatter(self, leaves, embeddings, shape):
+    """[N, H, W, scatter_width]: every unit list's embeddings at its units' cells."""
+    height, width = shape[:2]
+    grids = []
+    for path, (x_column, y_column) in self.unit_positions:
+      units = leaves[path]
+      projected = dense.Dense(self.config.scatter_width,
+                              name=f'scatter_{path.replace("/", "_")}')(embeddings[path])
+      grids.append(torsos.scatter(projected, units[..., x_column], units[..., y_column],
+                                  jnp.any(units != 0, axis=-1), height, width))
+    return sum(grids)
+
+
+def _structure(spec: specs.EnvSpec, action_spec: Mapping[str, specs.ArraySpec],
+               config: NetworkConfig):
+  """The pointer heads, spatial heads and unit positions that `spec` has.
+
+  Returns:
+    (pointer_heads, spatial_heads, unit_positions) as `PolicyValueNet` takes them.
+  """
+  shapes = {path: leaf.shape for path, leaf in specs.flatten(spec.observation).items()}
+  def pairs(entries, rank, size, kind):
+    found = []
+    for entry in entries:
+      head, path = entry.split(':')
+      if head not in action_spec or len(shapes.get(path, ())) != rank:
+        continue
+      if size(shapes[path]) != action_spec[head].num_values:
+        raise errors.ConfigError(
+            f'Network config: {kind} {entry!r}: head {head!r} has '
+            f'{action_spec[head].num_values} values but {path!r} {list(shapes[path])} '
+            f'has {size(shapes[path])}; name a head and leaf of the same size.')
+      found.append((head, path))
+    return tuple(found)
+  pointer_heads = pairs(config.pointer_heads, 2, lambda s: s[0], 'pointer head')
+  spatial_heads = pairs(config.spatial_heads, 3, lambda s: s[0] * s[1], 'spatial head')
+  columns = list(spec.params.get('unit_features', ()))
+  unit_positions = ()
+  if (config.scatter_width and {'x', 'y'} <= set(columns)
+      and any(len(s) == 3 for s in shapes.values())):
+    unit_positions = tuple(
+        (path, (columns.index('x'), columns.index('y'))) for path, s in shapes.items()
+        if len(s) == 2 and s[1] == len(columns))
+  return pointer_heads, spatial_heads, unit_positions
 
 
 def make_network(spec: specs.EnvSpec, config: NetworkConfig | Mapping[str, Any]
@@ -252,7 +338,8 @@ def make_network(spec: specs.EnvSpec, config: NetworkConfig | Mapping[str, Any]
   heads_lib.check_action_spec(action_spec, spec.legal_action_mask)
   observation_shapes = tuple(
       (path, leaf.shape) for path, leaf in specs.flatten(spec.observation).items())
-  module = PolicyValueNet(observation_shapes, tuple(action_spec.items()), config)
+  module = PolicyValueNet(observation_shapes, tuple(action_spec.items()), config,
+                          *_structure(spec, action_spec, config))
 
   def initial_state(batch_size: int):
     if config.core == 'lstm':

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from offline_rl.networks import dense
@@ -48,8 +49,9 @@ class ResidualBlock(nn.Module):
 class ConvResNet(nn.Module):
   """Strided convolutions then residual blocks, flattened to a vector.
 
-  [N, H, W, C] -> [N, output_size]. Each stage halves H and W (stride 2) when the
-  map is still larger than 4x4, as in AlphaStar's spatial encoder.
+  [N, H, W, C] -> ([N, output_size], feature map [N, h, w, channels[-1]]). Each stage
+  halves H and W (stride 2) when the map is still larger than 4x4, as in AlphaStar's
+  spatial encoder; the feature map feeds the spatial heads (`SpatialDecoder`).
 
   Attributes:
     channels: output channels of each downsampling stage.
@@ -67,8 +69,46 @@ class ConvResNet(nn.Module):
       x = nn.Conv(channels, (3, 3), strides=(stride, stride))(x)
       for _ in range(self.blocks_per_stage):
         x = ResidualBlock()(x)
-    x = nn.relu(x).reshape(x.shape[:-3] + (-1,))
-    return nn.relu(dense.Dense(self.output_size)(x))
+    x = nn.relu(x)
+    vector = nn.relu(dense.Dense(self.output_size)(x.reshape(x.shape[:-3] + (-1,))))
+    return vector, x
+
+
+class SpatialDecoder(nn.Module):
+  """The encoder's map back at the planes' resolution, one feature vector per cell.
+
+  AlphaStar's deconvolution for target locations: the coarse map [N, h, w, C] is
+  resized to [N, H, W, C] and convolved, and a 1x1 convolution of the input planes
+  [N, H, W, K] adds back the detail the strides lost. -> [N, H * W, width], cells in
+  row-major order (cell = y * W + x).
+  """
+  width: int
+
+  @nn.compact
+  def __call__(self, features, planes):
+    shape = planes.shape[:-1] + features.shape[-1:]
+    x = jax.image.resize(features, shape, 'nearest')
+    x = nn.Conv(self.width, (3, 3))(x) + nn.Conv(self.width, (1, 1))(planes)
+    return nn.relu(x).reshape(shape[:-3] + (-1, self.width))
+
+
+def scatter(embeddings, x, y, present, height: int, width: int):
+  """Adds each present unit's embedding into its cell (AlphaStar's scatter connection).
+
+  Args:
+    embeddings: [N, U, E].
+    x, y: [N, U] float, the unit's column and row as fractions of the map size.
+    present: [N, U] bool; absent units scatter nothing.
+    height, width: H, W of the map.
+
+  Returns:
+    [N, H, W, E]: the sum of the embeddings of the units in each cell.
+  """
+  column = jnp.clip(jnp.round(x * width), 0, width - 1).astype(jnp.int32)
+  row = jnp.clip(jnp.round(y * height), 0, height - 1).astype(jnp.int32)
+  cells = jax.nn.one_hot(row * width + column, height * width) * present[..., None]
+  grid = jnp.einsum('nuc,nue->nce', cells, embeddings)
+  return grid.reshape(grid.shape[:1] + (height, width, -1))
 
 
 class EntityTransformer(nn.Module):
