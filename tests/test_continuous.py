@@ -149,7 +149,7 @@ def test_bc_learns_a_linear_gaussian_mapping(tmp_path):
   agent, run = value_tests.train('bc', dataset, str(tmp_path / 'bc'), num_steps=600)
   test_obs = rng.normal(size=(256, 3)).astype(np.float32)
   error = np.abs(modes(agent, run, test_obs) - test_obs @ WEIGHTS.T).mean()
-  assert error < 0.1, error  # ignoring the observation: about 0.8
+  assert error < 0.1, error  # ignoring the observation: about 1
   inputs = networks.dummy_inputs(spec, batch_size=256, time=1)._replace(
       observation={'obs': jnp.asarray(test_obs)[:, None]})
   out, _ = agent.network.apply(run.state.params, inputs, (), jax.random.key(0))
@@ -218,22 +218,23 @@ def _cli(*args):
 
 
 def test_pendulum_records_trains_and_evaluates_from_the_command_line(tmp_path):
+  """data record -> data info -> train (IQL: value, Q(s, a) and the Gaussian policy)
+  -> evaluate, on episodes cut to 20 steps."""
   controller = 'python:offline_rl.experiments.value_benchmark:pendulum_controller'
-  dataset = str(tmp_path / 'pendulum')
-  done = _cli('data', 'record', '--env=gym/Pendulum-v1', f'--matchup={controller}(0.0)',
-              f'--matchup={controller}(1.0)', '--num_episodes=4', '--num_envs=2',
-              dataset)
+  dataset, workdir = str(tmp_path / 'pendulum'), str(tmp_path / 'iql')
+  short = '--env_kwargs={"max_episode_steps": 20}'
+  done = _cli('data', 'record', '--env=gym/Pendulum-v1', short,
+              f'--matchup={controller}(0.0)', f'--matchup={controller}(1.0)',
+              '--num_episodes=4', '--num_envs=2', dataset)
   assert done.returncode == 0, done.stderr
   done = _cli('data', 'info', dataset)
   assert done.returncode == 0 and 'action: float32[1]' in done.stdout, done.stdout
-  for name in ('bc', 'iql', 'cql'):
-    workdir = str(tmp_path / name)
-    done = _cli('train', f'--config=experiments/{name}.py', f'--config.dataset={dataset}',
-                '--config.num_steps=4', '--config.updates_per_call=2',
-                '--config.batch_size=8', '--config.unroll_length=2',
-                '--config.network.mlp_sizes=(16,)', f'--workdir={workdir}')
-    assert done.returncode == 0, done.stderr
-  done = _cli('evaluate', '--env=gym/Pendulum-v1', f'--agent={tmp_path / "iql"}',
+  done = _cli('train', '--config=experiments/iql.py', f'--config.dataset={dataset}',
+              '--config.num_steps=4', '--config.updates_per_call=2',
+              '--config.batch_size=8', '--config.unroll_length=2',
+              '--config.network.mlp_sizes=(16,)', f'--workdir={workdir}')
+  assert done.returncode == 0, done.stderr
+  done = _cli('evaluate', '--env=gym/Pendulum-v1', short, f'--agent={workdir}',
               '--games=2', f'--store={tmp_path / "results.jsonl"}')
   assert done.returncode == 0, done.stderr
   assert 'mean return' in done.stdout, done.stdout
