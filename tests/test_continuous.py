@@ -238,3 +238,23 @@ def test_pendulum_records_trains_and_evaluates_from_the_command_line(tmp_path):
               '--games=2', f'--store={tmp_path / "results.jsonl"}')
   assert done.returncode == 0, done.stderr
   assert 'mean return' in done.stdout, done.stdout
+
+
+def test_a_minari_box_action_keeps_its_bounds(tmp_path, monkeypatch):
+  """A Minari dataset's Box action imports with its bounds, so BC's policy is squashed
+  into them."""
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path / 'minari'))
+  import gymnasium as gym  # pylint: disable=g-import-not-at-top
+  import minari  # pylint: disable=g-import-not-at-top
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  env = minari.DataCollector(gym.make('Pendulum-v1', max_episode_steps=10))
+  for episode in range(2):
+    env.reset(seed=episode)
+    for _ in range(10):
+      env.step(env.action_space.sample())
+  env.create_dataset(dataset_id='test/pendulum-v0', algorithm_name='random')
+  env.close()
+  dataset = datasets.import_minari('test/pendulum-v0', tmp_path / 'rlds')
+  action = dataset.spec.action['action']
+  assert (action.shape, action.minimum, action.maximum) == ((1,), -2.0, 2.0)
+  assert networks.continuous.is_continuous(dataset.spec.action)
