@@ -201,6 +201,8 @@ def distillation(action_spec, logits, teacher_logits, batch: batch_lib.Batch, *,
   is averaged over the steps where it is used (see `head_terms`), weighted, summed,
   and the sum is multiplied by `weight`. The teacher gets no gradient.
 
+  A continuous head's KL is its Gaussians' (`networks.continuous.kl`).
+
   Returns:
     (loss [], metrics): 'distillation/kl' (unweighted, summed over heads) and per
     head '{head}/kl_teacher'.
