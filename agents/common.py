@@ -60,7 +60,7 @@ def network_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
   def init_state(key):
     del key
     core = jax.tree.map(lambda s: s[0], network.initial_state(1))
-    prev = {name: jnp.zeros((), leaf.dtype) for name, leaf in spec.action.items()}
+    prev = {name: jnp.zeros(leaf.shape, leaf.dtype) for name, leaf in spec.action.items()}
     return (core, prev)
 
   def apply(policy_params, timestep: types.TimeStep, state, key):

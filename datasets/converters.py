@@ -138,8 +138,11 @@ def _space_spec(space, name: str) -> dict:
     return out
   if isinstance(space, gym.spaces.Discrete):
     return {name: specs.ArraySpec((), 'int64', num_values=int(space.n))}
-  if isinstance(space, gym.spaces.Box):
-    return {name: specs.ArraySpec(space.shape, space.dtype.name)}
+  if isinstance(space, gym.spaces.Box):  # Bounds squash a continuous action's policy.
+    low, high = float(np.min(space.low)), float(np.max(space.high))
+    return {name: specs.ArraySpec(space.shape, space.dtype.name,
+                                  minimum=low if np.isfinite(low) else None,
+                                  maximum=high if np.isfinite(high) else None)}
   if isinstance(space, gym.spaces.MultiBinary):
     return {name: specs.ArraySpec(space.shape, 'int8')}
   raise ValueError(f'the Minari importer handles Box, Discrete, MultiBinary and Dict '

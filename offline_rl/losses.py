@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from offline_rl import batch as batch_lib
 from offline_rl import networks
+from offline_rl.networks import continuous
 from offline_rl.networks import heads as heads_lib
 
 
@@ -135,7 +136,10 @@ def behaviour_cloning(action_spec, logits, batch: batch_lib.Batch,
   Returns:
     (loss [], metrics {name: []}): per head cross_entropy, accuracy, used_steps and
     illegal_logged (trained steps whose logged value the mask forbids).
+    A continuous head is `continuous_behaviour_cloning`'s.
   """
+  if continuous.is_continuous(action_spec):
+    return continuous_behaviour_cloning(action_spec, logits, batch, weights)
   head_weights = head_weights or {}
   terms = head_terms(action_spec, logits, batch)
   trained = trained_steps(batch)
@@ -159,6 +163,33 @@ def behaviour_cloning(action_spec, logits, batch: batch_lib.Batch,
   return total, metrics
 
 
+def continuous_behaviour_cloning(action_spec, params, batch: batch_lib.Batch,
+                                 weights=None):
+  """The negative log-likelihood of the logged continuous action (its Gaussian,
+  tanh-squashed within bounds), averaged over the trained steps.
+
+  Args:
+    action_spec: {name: ArraySpec}, one continuous head.
+    params: {name: [B, T, 2A]} the head's distribution parameters.
+    batch: the windows.
+    weights: optional [B, T] per-step weights (advantage weighting); None = 1.
+
+  Returns:
+    (loss [], metrics): '{head}/nll', '{head}/mode_error' (mean absolute difference
+    of the distribution's mode from the logged action) and '{head}/used_steps'.
+  """
+  (name, leaf), = action_spec.items()
+  action = logged_actions(batch)[name]
+  trained = trained_steps(batch)
+  nll = -continuous.log_prob(leaf, params[name], action)
+  loss = masked_mean(nll if weights is None else nll * weights, trained)
+  error = jnp.abs(continuous.mode(leaf, params[name]) - action).reshape(
+      trained.shape + (-1,)).mean(-1)
+  return loss, {f'{name}/nll': masked_mean(nll, trained),
+                f'{name}/mode_error': masked_mean(error, trained),
+                f'{name}/used_steps': trained.sum().astype(jnp.float32)}
+
+
 def distillation(action_spec, logits, teacher_logits, batch: batch_lib.Batch, *,
                  weight: float, direction: str = 'forward',
                  head_weights: Mapping[str, float] | None = None):
@@ -170,6 +201,8 @@ def distillation(action_spec, logits, teacher_logits, batch: batch_lib.Batch, *,
   is averaged over the steps where it is used (see `head_terms`), weighted, summed,
   and the sum is multiplied by `weight`. The teacher gets no gradient.
 
+  A continuous head's KL is its Gaussians' (`networks.continuous.kl`).
+
   Returns:
     (loss [], metrics): 'distillation/kl' (unweighted, summed over heads) and per
     head '{head}/kl_teacher'.
@@ -177,6 +210,13 @@ def distillation(action_spec, logits, teacher_logits, batch: batch_lib.Batch, *,
   if direction not in ('forward', 'reverse'):
     raise ValueError(f"distillation direction must be 'forward' or 'reverse', got "
                      f'{direction!r}.')
+  if continuous.is_continuous(action_spec):
+    (name, _), = action_spec.items()
+    teacher = jax.lax.stop_gradient(teacher_logits[name])
+    p, q = ((teacher, logits[name]) if direction == 'forward' else
+            (logits[name], teacher))
+    kl = masked_mean(continuous.kl(p, q), trained_steps(batch))
+    return weight * kl, {f'{name}/kl_teacher': kl, 'distillation/kl': kl}
   head_weights = head_weights or {}
   terms = head_terms(action_spec, logits, batch)
   total_kl, metrics = 0.0, {}
@@ -292,9 +332,13 @@ def emphatic_trace(rho, where, discount, *, gamma: float, lambda_e: float,
 
 
 def q_of_logged(q: Mapping[str, jax.Array], batch: batch_lib.Batch) -> dict:
-  """dict head -> [B, T]: each head's Q-value of the logged value."""
+  """dict head -> [B, T]: each head's Q-value of the logged value.
+
+  A continuous head's Q [B, T] is already that of the action the network was
+  teacher-forced on (`forward`: the logged one).
+  """
   actions = logged_actions(batch)
-  return {name: jnp.take_along_axis(
+  return {name: values if values.ndim == 2 else jnp.take_along_axis(
       values, actions[name].astype(jnp.int32)[..., None], axis=-1)[..., 0]
           for name, values in q.items()}
 

@@ -155,9 +155,9 @@ def test_without_a_value_head_there_are_no_value_parameters():
 
 
 def test_clear_errors_for_unsupported_specs_and_configs():
-  continuous = strategy_spec(action={'force': specs.ArraySpec((2,), 'float32')},
+  continuous = strategy_spec(action={'force': specs.ArraySpec((2, 2), 'float32')},
                              legal_action_mask=None)
-  with pytest.raises(ValueError, match='scalar discrete heads'):
+  with pytest.raises(ValueError, match='takes a vector'):
     networks.make_network(continuous, TINY)
   bad_mask = strategy_spec(legal_action_mask={'unit': specs.ArraySpec((7,), 'bool')})
   with pytest.raises(ValueError, match=r"legal_action_mask\['unit'\] has shape"):

@@ -3,6 +3,10 @@
 Fields (beside offline_rl.configs'):
   cql.gamma: discount.
   cql.alpha: weight of the conservative penalty.
+  cql.num_action_samples: K, continuous actions: uniform and policy actions each
+    that estimate the penalty's logsumexp.
+  cql.entropy_weight: continuous actions: the actor's entropy bonus α_H (SAC's
+    temperature, fixed).
   cql.distillation_weight (0: no teacher), cql.distillation_direction,
     cql.distillation_decay_steps (the weight decays linearly to 0 over these updates;
     0: constant),
@@ -21,7 +25,8 @@ def get_config() -> config_dict.ConfigDict:
   c.batch_size = 128
   c.optimizer.learning_rate = 3e-4
   c.cql = config_dict.ConfigDict(dict(
-      gamma=0.99, alpha=1.0, distillation_weight=0.0, distillation_direction='forward',
+      gamma=0.99, alpha=1.0, num_action_samples=10, entropy_weight=0.2,
+      distillation_weight=0.0, distillation_direction='forward',
       distillation_decay_steps=0, target_tau=0.005, target_period=0,
       head_weights=config_dict.ConfigDict({}, type_safe=False)))
   return c

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from offline_rl import agent as agent_lib
+from offline_rl import errors
+from offline_rl import networks
 from offline_rl import specs
 from offline_rl.agents import common
 from offline_rl.agents.oac import config
@@ -12,6 +14,9 @@ def make_agent(spec: specs.EnvSpec, cfg) -> agent_lib.Agent:
   """Builds OAC (E-OAC when `oac.emphatic`) for `spec`: an actor-critic network, a
   frozen BC teacher of the same network without the value head, and a target network
   when `oac.target_network`."""
+  if networks.continuous.is_continuous(spec.action):
+    raise errors.ConfigError(f'{cfg.agent} is written for discrete actions; for a '
+                             'continuous action train bc, iql or cql.')
   return common.value_agent(spec, cfg, 'oac', losses.oac_loss, dict(value_head=True),
                             target=bool(cfg.oac.target_network), teacher=True)
 

@@ -2,6 +2,7 @@
 
 See `network.py` for the library-neutral `Network` interface every agent uses.
 """
+from offline_rl.networks import continuous
 from offline_rl.networks import heads
 from offline_rl.networks.heads import AutoregressiveHeads
 from offline_rl.networks.network import LSTMCore
@@ -29,6 +30,7 @@ __all__ = [
     'NetworkInputs',
     'NetworkOutputs',
     'PolicyValueNet',
+    'continuous',
     'dummy_inputs',
     'from_haiku',
     'heads',

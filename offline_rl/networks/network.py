@@ -38,6 +38,7 @@ import numpy as np
 
 from offline_rl import errors
 from offline_rl import specs
+from offline_rl.networks import continuous
 from offline_rl.networks import dense
 from offline_rl.networks import heads as heads_lib
 from offline_rl.networks import torsos
@@ -74,6 +75,9 @@ class NetworkOutputs(NamedTuple):
     q: dict of [B, T, V] float32 Q-values per head (unmasked: losses mask them with
       the legal masks), or None without Q heads.
     embedding: [B, T, D] the torso's (and core's) output that the heads read, or None.
+
+  A continuous action's head (`continuous.py`) gives its Gaussian parameters
+  [B, T, 2A] as logits, actions [B, T, A] and Q [B, T] of the given action.
   """
   logits: dict
   action: dict
@@ -252,7 +256,10 @@ class PolicyValueNet(nn.Module):
       vectors.append(rating.reshape(rows, 1))
     if cfg.use_prev_action:
       for name, leaf in self.action_spec:
-        vectors.append(jax.nn.one_hot(flat(inputs.prev_action[name]), leaf.num_values))
+        prev = flat(inputs.prev_action[name])
+        vectors.append(prev.reshape(rows, -1).astype(jnp.float32)
+                       if leaf.num_values is None else
+                       jax.nn.one_hot(prev, leaf.num_values))
     if vectors:
       streams.insert(0, torsos.MLP(cfg.mlp_sizes, name='vector_mlp')(
           jnp.concatenate(vectors, axis=-1)))
@@ -266,13 +273,16 @@ class PolicyValueNet(nn.Module):
       x = flat(y)
     masks = (None if inputs.legal_action_mask is None else
              jax.tree.map(flat, inputs.legal_action_mask))
-    items = {**{head: embeddings[path] for head, path in self.pointer_heads},
-             **{head: cells[path] for head, path in self.spatial_heads}}
-    logits, chosen, q = heads_lib.AutoregressiveHeads(
-        dict(self.action_spec), cfg.head_hidden, cfg.q_heads, cfg.policy_from_q,
-        name='heads')(
-            x, masks, key, None if actions is None else jax.tree.map(flat, actions),
-            greedy, items)
+    head_args = (dict(self.action_spec), cfg.head_hidden, cfg.q_heads, cfg.policy_from_q)
+    head_inputs = (x, masks, key,
+                   None if actions is None else jax.tree.map(flat, actions), greedy)
+    if continuous.is_continuous(dict(self.action_spec)):
+      logits, chosen, q = continuous.GaussianHeads(*head_args, name='heads')(*head_inputs)
+    else:
+      items = {**{head: embeddings[path] for head, path in self.pointer_heads},
+               **{head: cells[path] for head, path in self.spatial_heads}}
+      logits, chosen, q = heads_lib.AutoregressiveHeads(*head_args, name='heads')(
+          *head_inputs, items)
     unflat = lambda v: v.reshape((batch, time) + v.shape[1:])
     value = None
     if cfg.value_head:
@@ -335,7 +345,10 @@ def make_network(spec: specs.EnvSpec, config: NetworkConfig | Mapping[str, Any]
   if not isinstance(config, NetworkConfig):
     config = NetworkConfig.from_mapping(config)
   action_spec = heads_lib.ordered_action_spec(spec.action, spec.legal_action_mask)
-  heads_lib.check_action_spec(action_spec, spec.legal_action_mask)
+  if continuous.is_continuous(action_spec):
+    continuous.check_action_spec(action_spec)
+  else:
+    heads_lib.check_action_spec(action_spec, spec.legal_action_mask)
   observation_shapes = tuple(
       (path, leaf.shape) for path, leaf in specs.flatten(spec.observation).items())
   module = PolicyValueNet(observation_shapes, tuple(action_spec.items()), config,
@@ -389,7 +402,9 @@ def dummy_inputs(spec: specs.EnvSpec, batch_size: int = 1, time: int = 1
           jax.tree.map(lambda s: jnp.ones(shape + s.shape, bool),
                        dict(spec.legal_action_mask),
                        is_leaf=lambda x: isinstance(x, specs.ArraySpec)))
-  prev_action = {name: jnp.zeros(shape, jnp.int32) for name in spec.action}
+  prev_action = {name: jnp.zeros(shape, jnp.int32) if leaf.num_values is not None
+                 else jnp.zeros(shape + leaf.shape, jnp.float32)
+                 for name, leaf in spec.action.items()}
   return NetworkInputs(zeros(dict(spec.observation)), mask, prev_action,
                        jnp.ones(shape, bool), jnp.zeros(shape, jnp.float32))
 
