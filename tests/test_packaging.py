@@ -38,3 +38,18 @@ def test_installed_wheel_finds_its_recipes_outside_the_source_tree(tmp_path):
   out = subprocess.run([sys.executable, '-c', _CHECK, str(site)], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0 and out.stdout.strip() == 'ok', out.stderr[-3000:]
+
+
+def test_no_tracked_file_holds_merge_conflict_markers():
+  files = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.split()
+  marked = []
+  for name in files:
+    path = ROOT / name
+    if path.suffix not in ('.py', '.md', '.cfg', '.ini', '.txt', '.toml', '') or (
+        not path.is_file()):
+      continue
+    lines = path.read_text(errors='replace').splitlines()
+    marked += [f'{name}:{i + 1}' for i, line in enumerate(lines)
+               if line.startswith(('<<<<<<< ', '>>>>>>> ')) or line == '=======']
+  assert not marked, f'merge conflict markers left in: {marked}'
