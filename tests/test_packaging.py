@@ -51,3 +51,18 @@ def test_python_requires_covers_every_python_the_stack_installs_on():
   allowed = specifiers.SpecifierSet(re.search(r"python_requires='([^']+)'", text)[1])
   assert [v for v in ('3.10', '3.11', '3.12', '3.13', '3.14') if v in allowed] == [
       '3.11', '3.12', '3.13']
+
+
+def test_no_tracked_file_holds_merge_conflict_markers():
+  files = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.split()
+  marked = []
+  for name in files:
+    path = ROOT / name
+    if path.suffix not in ('.py', '.md', '.cfg', '.ini', '.txt', '.toml', '') or (
+        not path.is_file()):
+      continue
+    lines = path.read_text(errors='replace').splitlines()
+    marked += [f'{name}:{i + 1}' for i, line in enumerate(lines)
+               if line.startswith(('<<<<<<< ', '>>>>>>> ')) or line == '=======']
+  assert not marked, f'merge conflict markers left in: {marked}'
