@@ -170,6 +170,55 @@ class LSTMCore(nn.Module):
     return y, state
 
 
+def encode(observation_shapes, action_spec, cfg: NetworkConfig, inputs: NetworkInputs,
+           core_state):
+  """The torso (and memory core) of a network: inputs [B, T] -> ([B*T, D], core_state).
+
+  Called inside a Flax module's compact method, whose parameters it creates (the
+  policy-value network's and MuZero's representation share it).
+  """
+  batch, time = inputs.is_first.shape
+  rows = batch * time
+  flat = lambda x: x.reshape((rows,) + x.shape[2:])
+  width = cfg.mlp_sizes[-1]
+  vectors, streams = [], []
+  for path, shape in observation_shapes:
+    x = flat(_get(inputs.observation, path)).astype(jnp.float32)
+    if len(shape) <= 1:
+      vectors.append(x.reshape(rows, -1))
+    elif len(shape) == 2:
+      pooled, _ = torsos.EntityTransformer(
+          cfg.entity_width, cfg.entity_layers, cfg.entity_heads, width,
+          name=f'entities_{path.replace("/", "_")}')(x)
+      streams.append(pooled)
+    elif len(shape) == 3:
+      streams.append(torsos.ConvResNet(
+          cfg.conv_channels, cfg.conv_blocks, width,
+          name=f'planes_{path.replace("/", "_")}')(x))
+    else:
+      raise ValueError(f'Observation {path!r} has shape {shape}: the networks '
+                       'encode vectors [X], unit lists [U, F] and planes [H, W, C]; '
+                       'reshape it to one of those in the environment adapter.')
+  if cfg.use_rating:
+    rating = (inputs.rating.astype(jnp.float32) - cfg.rating_offset) / cfg.rating_scale
+    vectors.append(rating.reshape(rows, 1))
+  if cfg.use_prev_action:
+    for name, leaf in action_spec:
+      vectors.append(jax.nn.one_hot(flat(inputs.prev_action[name]), leaf.num_values))
+  if vectors:
+    streams.insert(0, torsos.MLP(cfg.mlp_sizes, name='vector_mlp')(
+        jnp.concatenate(vectors, axis=-1)))
+  if len(streams) == 1:
+    x = streams[0]
+  else:
+    x = nn.relu(dense.Dense(width, name='merge')(jnp.concatenate(streams, axis=-1)))
+  if cfg.core == 'lstm':
+    y, core_state = LSTMCore(cfg.core_size, name='core')(
+        x.reshape(batch, time, -1), inputs.is_first, core_state)
+    x = flat(y)
+  return x, core_state
+
+
 class PolicyValueNet(nn.Module):
   """The Flax policy-value network (see the module docstring).
 
@@ -187,44 +236,9 @@ class PolicyValueNet(nn.Module):
                greedy: bool = False):
     cfg = self.config
     batch, time = inputs.is_first.shape
-    rows = batch * time
-    flat = lambda x: x.reshape((rows,) + x.shape[2:])
-    width = cfg.mlp_sizes[-1]
-    vectors, streams = [], []
-    for path, shape in self.observation_shapes:
-      x = flat(_get(inputs.observation, path)).astype(jnp.float32)
-      if len(shape) <= 1:
-        vectors.append(x.reshape(rows, -1))
-      elif len(shape) == 2:
-        pooled, _ = torsos.EntityTransformer(
-            cfg.entity_width, cfg.entity_layers, cfg.entity_heads, width,
-            name=f'entities_{path.replace("/", "_")}')(x)
-        streams.append(pooled)
-      elif len(shape) == 3:
-        streams.append(torsos.ConvResNet(
-            cfg.conv_channels, cfg.conv_blocks, width,
-            name=f'planes_{path.replace("/", "_")}')(x))
-      else:
-        raise ValueError(f'Observation {path!r} has shape {shape}: the networks '
-                         'encode vectors [X], unit lists [U, F] and planes [H, W, C]; '
-                         'reshape it to one of those in the environment adapter.')
-    if cfg.use_rating:
-      rating = (inputs.rating.astype(jnp.float32) - cfg.rating_offset) / cfg.rating_scale
-      vectors.append(rating.reshape(rows, 1))
-    if cfg.use_prev_action:
-      for name, leaf in self.action_spec:
-        vectors.append(jax.nn.one_hot(flat(inputs.prev_action[name]), leaf.num_values))
-    if vectors:
-      streams.insert(0, torsos.MLP(cfg.mlp_sizes, name='vector_mlp')(
-          jnp.concatenate(vectors, axis=-1)))
-    if len(streams) == 1:
-      x = streams[0]
-    else:
-      x = nn.relu(dense.Dense(width, name='merge')(jnp.concatenate(streams, axis=-1)))
-    if cfg.core == 'lstm':
-      y, core_state = LSTMCore(cfg.core_size, name='core')(
-          x.reshape(batch, time, -1), inputs.is_first, core_state)
-      x = flat(y)
+    flat = lambda x: x.reshape((batch * time,) + x.shape[2:])
+    x, core_state = encode(self.observation_shapes, self.action_spec, cfg, inputs,
+                           core_state)
     masks = (None if inputs.legal_action_mask is None else
              jax.tree.map(flat, inputs.legal_action_mask))
     logits, chosen, q = heads_lib.AutoregressiveHeads(
