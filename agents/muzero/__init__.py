@@ -28,6 +28,13 @@ def search_settings(spec: specs.EnvSpec, section: dict) -> search.SearchSettings
   if settings.num_simulations < 0 or settings.num_samples < 0:
     raise errors.ConfigError('muzero.num_simulations and muzero.num_samples must be '
                              '>= 0.')
+  fraction = float(section['reanalyse_fraction'])
+  if not 0.0 <= fraction <= 1.0:
+    raise errors.ConfigError(f'muzero.reanalyse_fraction must lie in [0, 1], got '
+                             f'{fraction}.')
+  if fraction and not settings.num_simulations:
+    raise errors.ConfigError('muzero.reanalyse_fraction > 0 searches for its targets: '
+                             'set muzero.num_simulations > 0.')
   if settings.num_simulations and not settings.num_samples and len(spec.action) > 1:
     raise errors.ConfigError(
         f'The action has {len(spec.action)} heads ({", ".join(spec.action)}): its '
@@ -87,8 +94,8 @@ def make_agent(spec: specs.EnvSpec, cfg) -> agent_lib.Agent:
   return agent_lib.Agent(
       name=str(cfg.agent), spec=spec, config=cfg, network=model.network,
       init=common.init_fn(model.network, spec),
-      loss=functools.partial(losses.mzs_loss, model, teacher_network, action_spec,
-                             values),
+      loss=functools.partial(losses.mzs_loss, model, settings, teacher_network,
+                             action_spec, values),
       make_policy=make_policy,
       target=agent_lib.TargetRule(float(values['target_tau']),
                                   int(values['target_period'])),

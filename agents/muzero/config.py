@@ -16,6 +16,9 @@ Fields (beside offline_rl.configs'):
     MZS without search).
   muzero.search: 'muzero' (mctx.muzero_policy, PUCT) or 'gumbel'
     (mctx.gumbel_muzero_policy).
+  muzero.reanalyse_fraction: the share of each batch's windows whose policy targets
+    and value bootstraps come from a search with the target network (MuZero
+    Unplugged's Reanalyse; 1.0: all); the search uses the settings below.
   muzero.num_samples: K joint actions sampled from the prior at each node (Sampled
     MuZero); 0 searches the whole action set of a one-head action.
 
@@ -36,7 +39,7 @@ def get_config() -> config_dict.ConfigDict:
       unroll_steps=5, gamma=0.99, lambda_=0.8, policy_weight=1.0, value_weight=0.25,
       reward_weight=1.0, distillation_weight=0.0, distillation_direction='forward',
       distillation_decay_steps=0, target_tau=0.01, target_period=0,
-      num_simulations=0, search='gumbel', num_samples=0,
+      num_simulations=0, search='gumbel', num_samples=0, reanalyse_fraction=0.0,
       head_weights=config_dict.ConfigDict({}, type_safe=False)))
   return c
 
