@@ -11,9 +11,10 @@ model's own recurrent inference (`num_simulations` calls of the recurrent functi
 the batch, in one jitted `lax.fori_loop`) over the search's time: the rest is mctx's
 tree bookkeeping (the limit, all network, is 100%).
 
-Learner: the compiled K-update call (K=50) of MZS (5-step unroll, target network)
-and of BC on the same recorded Corridor windows (T=8, batch 64) already on the
-device, interleaved call by call. The median over rounds of each round's best is
+Learner: the compiled K-update call (K=50) of BC, MZS (5-step unroll, target
+network) and MZS with Reanalyse on every window (fraction 1, 16 simulations a step:
+64 x 8 searches an update) on the same recorded Corridor windows (T=8, batch 64)
+already on the device, interleaved call by call. The median over rounds of each round's best is
 reported. Writes benchmarks/results/search.json.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                        'search.json')
 SIMULATIONS = (16, 64, 256)
 UNROLL, K = 8, 50
+UPDATES = ('bc', 'mzs', 'mzs+reanalyse')
 
 
 def best_seconds(fn, *args, calls: int) -> float:
@@ -88,13 +90,16 @@ def search_rates(agent, params, roots: int, samples: int, simulations: int,
 
 def update_rates(dataset: str, rounds: int, calls: int) -> dict:
   runs = {}
-  for name in ('bc', 'mzs'):
-    config = agents.default_config(name)
+  for name in UPDATES:
+    agent_name = name.split('+')[0]
+    config = agents.default_config(agent_name)
+    if name == 'mzs+reanalyse':
+      config.muzero.update(num_simulations=16, reanalyse_fraction=1.0)
     config.update(batch_size=64, unroll_length=UNROLL, num_steps=K, updates_per_call=K,
                   checkpoint_every=0, log_every=K)
     windows = data.make_iterator(dataset, batch_size=64, unroll_length=UNROLL,
                                  validation_fraction=0.0, backend='memory')
-    run = learner.Learner(agents.make(name, windows.spec, config), windows, config,
+    run = learner.Learner(agents.make(agent_name, windows.spec, config), windows, config,
                           tempfile.mkdtemp(), progress=False, tensorboard=False)
     runs[name] = (run, jax.block_until_ready(run._next_group(K)))  # pylint: disable=protected-access
 
@@ -136,7 +141,7 @@ def main():
   updates = update_rates(dataset, args.rounds, args.calls)
   result = {
       'search': searches, 'updates_per_second': updates,
-      'mzs_cost_relative_to_bc': updates['bc'] / updates['mzs'],
+      'cost_relative_to_bc': {n: updates['bc'] / updates[n] for n in UPDATES},
       'roots': args.roots, 'batch_size': 64, 'unroll_length': UNROLL,
       'updates_per_call': K, 'rounds': args.rounds, 'calls_per_round': args.calls,
       'machine': platform.machine(), 'cpu_count': os.cpu_count(),
@@ -147,8 +152,9 @@ def main():
   for name, r in searches.items():
     print(f'{name:22} {r["simulations_per_second"]:10.0f} {r["moves_per_second"]:9.1f} '
           f'{100 * r["recurrent_share"]:8.0f}%')
-  print(f'updates/s: BC {updates["bc"]:.1f}, MZS {updates["mzs"]:.1f} '
-        f'({result["mzs_cost_relative_to_bc"]:.2f}x the cost of BC)')
+  for name in UPDATES:
+    print(f'{name:14} {updates[name]:8.1f} updates/s '
+          f'{result["cost_relative_to_bc"][name]:6.2f}x the cost of BC')
   os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
   with open(RESULTS, 'w') as f:
     json.dump(result, f, indent=2)
