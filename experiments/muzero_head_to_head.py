@@ -5,8 +5,8 @@
 Records a dataset of weak bots (skill 0.3: right with probability 0.3, else uniform
 among the legal moves), trains MZS on it once, then plays the same params with
 Gumbel search over the whole action set (at two budgets) against the prior alone
-(sampling), seats alternating, and prints each searcher's score (win 1, draw 0.5)
-with its 95% bootstrap interval over games. The search can only win by the model's
+(sampling), and the larger budget against the smaller, seats alternating; prints the
+first player's score (win 1, draw 0.5) with its 95% bootstrap interval over games. The search can only win by the model's
 look-ahead: the prior is BC of the weak bots.
 """
 from __future__ import annotations
@@ -52,18 +52,23 @@ def main():
   run = learner.Learner(agent, windows, config, os.path.join(tmp, 'mzs'),
                         progress=False, tensorboard=False)
   run.train()
-  prior = agent.make_policy(run.params, greedy=False)
+  players = {'MZS': agent.make_policy(run.params, greedy=False)}
   for simulations in args.simulations:
     planner_config = config.copy_and_resolve_references()
     planner_config.agent = 'mzs_mcts'
     planner_config.muzero.update(num_simulations=simulations, num_samples=0)
     planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
         run.params, greedy=False)
-    planner = planner._replace(policy_id=f'mzs_mcts-{simulations}')
-    results = matches.play(env, [planner, prior], seed=args.seed, num_games=args.games)
+    players[f'MZS-MCTS-{simulations}'] = planner._replace(
+        policy_id=f'mzs_mcts-{simulations}')
+  names = list(players)
+  pairs = [(name, 'MZS') for name in names[1:]] + [(names[-1], names[1])]
+  for first, second in pairs:
+    results = matches.play(env, [players[first], players[second]], seed=args.seed,
+                           num_games=args.games)
     score = scores.mean_ci(matches.outcome(results))
-    print(f'MZS-MCTS ({simulations} simulations) vs MZS, {args.games} games, seed '
-          f'{args.seed}: score {score.value:.3f} [{score.lower:.3f}, {score.upper:.3f}]')
+    print(f'{first} vs {second}, {args.games} games, seed {args.seed}: score '
+          f'{score.value:.3f} [{score.lower:.3f}, {score.upper:.3f}]')
 
 
 if __name__ == '__main__':
