@@ -279,6 +279,7 @@ def test_reanalyse_targets_equal_a_direct_mctx_search():
   assert np.all(np.asarray(targets.policy)[~legal] == 0)
 
 
+@pytest.mark.slow
 def test_reanalyse_trains_inside_the_compiled_update(uniform_dataset, tmp_path):
   """A fully reanalysed run (fraction 1) trains: its search targets are finite and
   its searched-policy cross-entropy falls."""
@@ -290,3 +291,46 @@ def test_reanalyse_trains_inside_the_compiled_update(uniform_dataset, tmp_path):
   first, last = logged[0]['unroll_0/searched_policy_loss'], logged[-1][
       'unroll_0/searched_policy_loss']
   assert np.isfinite(last) and last < first, (first, last)
+
+
+@pytest.mark.slow
+def test_sampled_search_plays_legal_skirmish_moves():
+  """MZS-MCTS on Skirmish 8x8 (function x unit x target x delay, masks conditioned on
+  the function): an untrained model's searched actions are legal at every step of
+  a few batched games, for both seats (slow: compiling the search over Skirmish's
+  torso takes minutes on 2 shared cores)."""
+  from offline_rl.environments import make  # pylint: disable=g-import-not-at-top
+  env = make('skirmish/8x8')
+  config = agents.default_config('mzs_mcts')
+  config.network.update(mlp_sizes=(32,), conv_channels=(8,), entity_width=16,
+                        value_hidden=(16,))
+  config.muzero.update(num_simulations=4, num_samples=4)
+  agent = agents.make('mzs_mcts', env.spec, config)
+  policy = agent.make_policy(agent.init(jax.random.key(0)), greedy=False)
+  names = list(env.spec.action)
+  games, seats = 4, env.spec.num_players
+
+  def legal(mask, action):
+    first = action[names[0]]
+    ok = mask[names[0]][first]
+    for name in names[1:]:
+      row = mask[name][first] if mask[name].ndim == 2 else mask[name]
+      ok &= row[action[name]] | ~row.any()
+    return ok
+
+  def act(timestep, state, key):
+    return policy.apply(policy.params, timestep, state, key)
+  act_all = jax.jit(jax.vmap(jax.vmap(act)))
+  legal_all = jax.jit(jax.vmap(jax.vmap(legal)))
+  env_state, timestep = jax.jit(jax.vmap(env.reset))(
+      jax.random.split(jax.random.key(1), games))
+  states = jax.vmap(jax.vmap(policy.init_state))(
+      jax.random.split(jax.random.key(2), (games, seats)))
+  step = jax.jit(jax.vmap(env.step))
+  for t in range(6):
+    views = jax.vmap(lambda ts: jax.vmap(lambda p: types.seat(ts, p))(
+        jnp.arange(seats)))(timestep)
+    action, states = act_all(views, states, jax.random.split(jax.random.key(10 + t),
+                                                             (games, seats)))
+    assert np.asarray(legal_all(views.legal_action_mask, action)).all(), t
+    env_state, timestep = step(env_state, action)
