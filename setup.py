@@ -66,6 +66,8 @@ setuptools.setup(
             'eoac=offline_rl.agents.oac:EOAC',
             'iql=offline_rl.agents.iql:IQL',
             'cql=offline_rl.agents.cql:CQL',
+            'mzs=offline_rl.agents.muzero:MZS',
+            'mzs_mcts=offline_rl.agents.muzero:MZS_MCTS',
         ],
     },
 )

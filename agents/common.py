@@ -46,6 +46,18 @@ def init_fn(network: networks.Network, spec: specs.EnvSpec):
   return lambda key: network.init(key, networks.dummy_inputs(spec))
 
 
+def step_inputs(timestep: types.TimeStep, prev_action, rating) -> networks.NetworkInputs:
+  """The network inputs [1, 1] of one seat's unbatched time step."""
+  add = lambda x: jnp.asarray(x)[None, None]
+  return networks.NetworkInputs(
+      observation=jax.tree.map(add, timestep.observation),
+      legal_action_mask=(None if timestep.legal_action_mask is None else
+                         jax.tree.map(add, timestep.legal_action_mask)),
+      prev_action=jax.tree.map(add, prev_action),
+      is_first=add(timestep.is_first),
+      rating=jnp.broadcast_to(rating, (1, 1)).astype(jnp.float32))
+
+
 def network_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
                    greedy: bool = False, rating: float = 0.0,
                    policy_id: str = 'agent') -> types.Policy:
@@ -66,14 +78,7 @@ def network_policy(network: networks.Network, spec: specs.EnvSpec, params, *,
   def apply(policy_params, timestep: types.TimeStep, state, key):
     params, rating = policy_params['network'], policy_params['rating']
     core, prev = state
-    add = lambda x: jnp.asarray(x)[None, None]
-    inputs = networks.NetworkInputs(
-        observation=jax.tree.map(add, timestep.observation),
-        legal_action_mask=(None if timestep.legal_action_mask is None else
-                           jax.tree.map(add, timestep.legal_action_mask)),
-        prev_action=jax.tree.map(add, prev),
-        is_first=add(timestep.is_first),
-        rating=jnp.broadcast_to(rating, (1, 1)).astype(jnp.float32))
+    inputs = step_inputs(timestep, prev, rating)
     core = jax.tree.map(lambda s: s[None], core)
     outputs, core = network.apply(params, inputs, core, key, None, greedy)
     action = {name: outputs.action[name][0, 0].astype(leaf.dtype)

@@ -200,6 +200,92 @@ class LSTMCore(nn.Module):
     return y, state
 
 
+def encode(observation_shapes, action_spec, cfg: NetworkConfig, inputs: NetworkInputs,
+           core_state, unit_positions=(), spatial_paths=()):
+  """The torso (and memory core) of a network, called inside a Flax module's compact
+  method, whose parameters it creates (the policy-value network's and MuZero's
+  representation share it).
+
+  Args:
+    observation_shapes, action_spec: as `PolicyValueNet` holds them.
+    cfg: NetworkConfig.
+    inputs: NetworkInputs [B, T].
+    core_state: the memory core's state.
+    unit_positions: ((unit-list path, (x column, y column)), ...) to scatter onto the
+      planes (AlphaStar's scatter connections).
+    spatial_paths: the plane leaves whose per-cell features a spatial head reads.
+
+  Returns:
+    (x [B*T, D], core_state, embeddings {unit-list path: [B*T, U, E]},
+     cells {plane path: [B*T, H*W, C]}).
+  """
+  batch, time = inputs.is_first.shape
+  rows = batch * time
+  flat = lambda x: x.reshape((rows,) + x.shape[2:])
+  width = cfg.mlp_sizes[-1]
+  leaves = {path: flat(_get(inputs.observation, path)).astype(jnp.float32)
+            for path, _ in observation_shapes}
+  vectors, streams, embeddings, cells = [], [], {}, {}
+  # Unit lists first: their embeddings are scattered onto the planes.
+  for path, shape in sorted(observation_shapes, key=lambda p: len(p[1]) != 2):
+    x, label = leaves[path], path.replace('/', '_')
+    if len(shape) <= 1:
+      vectors.append(x.reshape(rows, -1))
+    elif len(shape) == 2:
+      pooled, embeddings[path] = torsos.EntityTransformer(
+          cfg.entity_width, cfg.entity_layers, cfg.entity_heads, width,
+          name=f'entities_{label}')(x)
+      streams.append(pooled)
+    elif len(shape) == 3:
+      if unit_positions:
+        x = jnp.concatenate(
+            [x, _scatter(cfg, unit_positions, leaves, embeddings, shape)], axis=-1)
+      vector, features = torsos.ConvResNet(
+          cfg.conv_channels, cfg.conv_blocks, width, name=f'planes_{label}')(x)
+      streams.append(vector)
+      if path in spatial_paths:
+        cells[path] = torsos.SpatialDecoder(
+            cfg.conv_channels[-1], name=f'cells_{label}')(features, x)
+    else:
+      raise ValueError(f'Observation {path!r} has shape {shape}: the networks '
+                       'encode vectors [X], unit lists [U, F] and planes [H, W, C]; '
+                       'reshape it to one of those in the environment adapter.')
+  if cfg.use_rating:
+    rating = (inputs.rating.astype(jnp.float32) - cfg.rating_offset) / cfg.rating_scale
+    vectors.append(rating.reshape(rows, 1))
+  if cfg.use_prev_action:
+    for name, leaf in action_spec:
+      prev = flat(inputs.prev_action[name])
+      vectors.append(prev.reshape(rows, -1).astype(jnp.float32)
+                     if leaf.num_values is None else
+                     jax.nn.one_hot(prev, leaf.num_values))
+  if vectors:
+    streams.insert(0, torsos.MLP(cfg.mlp_sizes, name='vector_mlp')(
+        jnp.concatenate(vectors, axis=-1)))
+  if len(streams) == 1:
+    x = streams[0]
+  else:
+    x = nn.relu(dense.Dense(width, name='merge')(jnp.concatenate(streams, axis=-1)))
+  if cfg.core == 'lstm':
+    y, core_state = LSTMCore(cfg.core_size, name='core')(
+        x.reshape(batch, time, -1), inputs.is_first, core_state)
+    x = flat(y)
+  return x, core_state, embeddings, cells
+
+
+def _scatter(cfg: NetworkConfig, unit_positions, leaves, embeddings, shape):
+  """[N, H, W, scatter_width]: every unit list's embeddings at its units' cells."""
+  height, width = shape[:2]
+  grids = []
+  for path, (x_column, y_column) in unit_positions:
+    units = leaves[path]
+    projected = dense.Dense(cfg.scatter_width,
+                            name=f'scatter_{path.replace("/", "_")}')(embeddings[path])
+    grids.append(torsos.scatter(projected, units[..., x_column], units[..., y_column],
+                                jnp.any(units != 0, axis=-1), height, width))
+  return sum(grids)
+
+
 class PolicyValueNet(nn.Module):
   """The Flax policy-value network (see the module docstring).
 
@@ -222,55 +308,10 @@ class PolicyValueNet(nn.Module):
                greedy: bool = False):
     cfg = self.config
     batch, time = inputs.is_first.shape
-    rows = batch * time
-    flat = lambda x: x.reshape((rows,) + x.shape[2:])
-    width = cfg.mlp_sizes[-1]
-    leaves = {path: flat(_get(inputs.observation, path)).astype(jnp.float32)
-              for path, _ in self.observation_shapes}
-    vectors, streams, embeddings, cells = [], [], {}, {}
-    # Unit lists first: their embeddings are scattered onto the planes.
-    for path, shape in sorted(self.observation_shapes, key=lambda p: len(p[1]) != 2):
-      x, label = leaves[path], path.replace('/', '_')
-      if len(shape) <= 1:
-        vectors.append(x.reshape(rows, -1))
-      elif len(shape) == 2:
-        pooled, embeddings[path] = torsos.EntityTransformer(
-            cfg.entity_width, cfg.entity_layers, cfg.entity_heads, width,
-            name=f'entities_{label}')(x)
-        streams.append(pooled)
-      elif len(shape) == 3:
-        if self.unit_positions:
-          x = jnp.concatenate([x, self._scatter(leaves, embeddings, shape)], axis=-1)
-        vector, features = torsos.ConvResNet(
-            cfg.conv_channels, cfg.conv_blocks, width, name=f'planes_{label}')(x)
-        streams.append(vector)
-        if path in dict(self.spatial_heads).values():
-          cells[path] = torsos.SpatialDecoder(
-              cfg.conv_channels[-1], name=f'cells_{label}')(features, x)
-      else:
-        raise ValueError(f'Observation {path!r} has shape {shape}: the networks '
-                         'encode vectors [X], unit lists [U, F] and planes [H, W, C]; '
-                         'reshape it to one of those in the environment adapter.')
-    if cfg.use_rating:
-      rating = (inputs.rating.astype(jnp.float32) - cfg.rating_offset) / cfg.rating_scale
-      vectors.append(rating.reshape(rows, 1))
-    if cfg.use_prev_action:
-      for name, leaf in self.action_spec:
-        prev = flat(inputs.prev_action[name])
-        vectors.append(prev.reshape(rows, -1).astype(jnp.float32)
-                       if leaf.num_values is None else
-                       jax.nn.one_hot(prev, leaf.num_values))
-    if vectors:
-      streams.insert(0, torsos.MLP(cfg.mlp_sizes, name='vector_mlp')(
-          jnp.concatenate(vectors, axis=-1)))
-    if len(streams) == 1:
-      x = streams[0]
-    else:
-      x = nn.relu(dense.Dense(width, name='merge')(jnp.concatenate(streams, axis=-1)))
-    if cfg.core == 'lstm':
-      y, core_state = LSTMCore(cfg.core_size, name='core')(
-          x.reshape(batch, time, -1), inputs.is_first, core_state)
-      x = flat(y)
+    flat = lambda x: x.reshape((batch * time,) + x.shape[2:])
+    x, core_state, embeddings, cells = encode(
+        self.observation_shapes, self.action_spec, cfg, inputs, core_state,
+        self.unit_positions, tuple(path for _, path in self.spatial_heads))
     masks = (None if inputs.legal_action_mask is None else
              jax.tree.map(flat, inputs.legal_action_mask))
     head_args = (dict(self.action_spec), cfg.head_hidden, cfg.q_heads, cfg.policy_from_q)
@@ -292,18 +333,6 @@ class PolicyValueNet(nn.Module):
                              value, None if q is None else jax.tree.map(unflat, q),
                              unflat(x))
     return outputs, core_state
-
-  def _scatter(self, leaves, embeddings, shape):
-    """[N, H, W, scatter_width]: every unit list's embeddings at its units' cells."""
-    height, width = shape[:2]
-    grids = []
-    for path, (x_column, y_column) in self.unit_positions:
-      units = leaves[path]
-      projected = dense.Dense(self.config.scatter_width,
-                              name=f'scatter_{path.replace("/", "_")}')(embeddings[path])
-      grids.append(torsos.scatter(projected, units[..., x_column], units[..., y_column],
-                                  jnp.any(units != 0, axis=-1), height, width))
-    return sum(grids)
 
 
 def _structure(spec: specs.EnvSpec, action_spec: Mapping[str, specs.ArraySpec],

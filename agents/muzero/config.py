@@ -1,0 +1,53 @@
+"""MuZero Supervised (MZS) and MZS-MCTS configs: `base_config` plus the `muzero`
+section.
+
+Fields (beside offline_rl.configs'):
+  muzero.unroll_steps: K, the model's unroll along the logged actions.
+  muzero.gamma, muzero.lambda_: discount and trace of the TD(λ) behaviour return that
+    the value learns (λ = 1: the Monte Carlo return inside the window).
+  muzero.policy_weight, muzero.value_weight, muzero.reward_weight: the terms' weights.
+  muzero.distillation_weight, muzero.distillation_direction,
+    muzero.distillation_decay_steps, muzero.head_weights: the optional KL term towards
+    a frozen BC teacher at the root (`offline_rl.losses.configured_distillation`);
+    weight 0: no teacher.
+  muzero.target_tau, muzero.target_period: the target network (TargetRule) whose
+    value bootstraps the returns.
+  muzero.num_simulations: search budget per move at inference (0: act by the prior,
+    MZS without search).
+  muzero.search: 'muzero' (mctx.muzero_policy, PUCT) or 'gumbel'
+    (mctx.gumbel_muzero_policy).
+  muzero.reanalyse_fraction: the share of each batch's windows whose policy targets
+    and value bootstraps come from a search with the target network (MuZero
+    Unplugged's Reanalyse; 1.0: all); the search uses the settings below.
+  muzero.num_samples: K joint actions sampled from the prior at each node (Sampled
+    MuZero); 0 searches the whole action set of a one-head action.
+
+"""
+from ml_collections import config_dict
+
+from offline_rl import configs
+
+
+def get_config() -> config_dict.ConfigDict:
+  """MZS: 5-step unroll (MuZero Unplugged's pseudocode), acting without search."""
+  c = configs.base_config('mzs')
+  c.unroll_length = 8
+  c.batch_size = 64
+  c.optimizer.learning_rate = 1e-4
+  c.network.value_head = True
+  c.muzero = config_dict.ConfigDict(dict(
+      unroll_steps=5, gamma=0.99, lambda_=0.8, policy_weight=1.0, value_weight=0.25,
+      reward_weight=1.0, distillation_weight=0.0, distillation_direction='forward',
+      distillation_decay_steps=0, target_tau=0.01, target_period=0,
+      num_simulations=0, search='gumbel', num_samples=0, reanalyse_fraction=0.0,
+      head_weights=config_dict.ConfigDict({}, type_safe=False)))
+  return c
+
+
+def get_mcts_config() -> config_dict.ConfigDict:
+  """MZS-MCTS: the same training, 32 simulations over 16 sampled actions at inference."""
+  c = get_config()
+  c.agent = 'mzs_mcts'
+  c.muzero.num_simulations = 32
+  c.muzero.num_samples = 16
+  return c
