@@ -61,3 +61,35 @@ def _check_jax_has_not_computed(name: str) -> None:
     raise RuntimeError(f'{name} must run before JAX first computes: XLA has already '
                        'sized its thread pools and devices. Call it at the start of '
                        'the program (offline-rl train --cpu_cores=N does).')
+
+
+def start_processes(coordinator_address: str = '', num_processes: int = 0,
+                    process_id: int = -1, auto_detect: bool = False) -> tuple[int, int]:
+  """Joins JAX's multi-process runtime (`jax.distributed.initialize`) when asked.
+
+  Asked means: any argument given, `auto_detect`, or `JAX_COORDINATOR_ADDRESS` set.
+  Arguments left out come from JAX's own variables (`JAX_COORDINATOR_ADDRESS`,
+  `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`) or its cluster detection (SLURM, Kubernetes
+  via `jax.distributed`'s own rules, Cloud TPU, Open MPI). Not asked, nothing happens:
+  one process, as before. Call before JAX first computes.
+
+  Returns:
+    (process index, process count).
+
+  Raises:
+    ValueError: asked, but the settings are incomplete or no cluster is detected.
+  """
+  asked = (coordinator_address or num_processes > 0 or process_id >= 0 or auto_detect
+           or os.environ.get('JAX_COORDINATOR_ADDRESS'))
+  if asked and not jax.distributed.is_initialized():
+    _check_jax_has_not_computed('start_processes')
+    try:
+      jax.distributed.initialize(coordinator_address or None, num_processes or None,
+                                 None if process_id < 0 else process_id)
+    except (ValueError, RuntimeError) as error:
+      raise ValueError(
+          f'cannot join a multi-process run ({error}). Give --coordinator_address=HOST:'
+          'PORT --num_processes=N --process_id=I on every process, or run under '
+          'SLURM, Kubernetes or Cloud TPU with --distributed (docs/scaling.md).'
+      ) from error
+  return jax.process_index(), jax.process_count()
