@@ -163,9 +163,16 @@ def main():
     fact = facts[config]
     row = dict(fact, updates_per_second=rate, rounds=rates[config],
                samples_per_second=rate * fact['global_batch'], efficiency=rate / base)
+    same_devices = (fact['devices'], 1)
+    if config[1] > 1 and rates.get(same_devices):
+      # Two processes against one process driving as many devices.
+      row['ratio_to_one_process'] = rate / float(
+          sorted(rates[same_devices])[len(rates[same_devices]) // 2])
     rows.append(row)
+    ratio = row.get('ratio_to_one_process')
     print(f'{row["devices"]:>7} {row["processes"]:>9} {row["global_batch"]:>6} '
-          f'{rate:>10.1f} {row["samples_per_second"]:>10.0f} {row["efficiency"]:>10.2f}')
+          f'{rate:>10.1f} {row["samples_per_second"]:>10.0f} {row["efficiency"]:>10.2f}'
+          + (f'   {ratio:.2f}x one process' if ratio is not None else ''))
   if facts[(1, 1)]['backend'] == 'cpu':
     print(f'Caveat: forced CPU devices share this machine\'s {os.cpu_count()} cores; '
           'ideal weak scaling (efficiency 1) is out of reach past that many devices.')

@@ -3,6 +3,7 @@ as two processes on localhost (two forced CPU devices each) equals one process w
 same global batch, a checkpoint written by two processes resumes in one and one written
 by one resumes in two, and each process's iterator yields its share of the global batch
 and resumes on another process count (docs/scaling.md)."""
+import json
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from offline_rl import datasets
 from offline_rl import learner
 from offline_rl.environments import make
 from offline_rl.environments import toy
+from offline_rl.evaluation import store as store_lib
 
 # Sums over 2 or 4 devices reduce in different orders: after 30 Adam updates the
 # parameters differ by 3e-8 at most (measured, docs/scaling.md), while 20 updates move
@@ -109,6 +111,30 @@ def test_checkpoints_resume_across_process_counts(dataset, tmp_path):
        start_training(dataset, one_then_two, 2))
   assert max_difference(one, two_then_one) < TOLERANCE
   assert max_difference(one, one_then_two) < TOLERANCE
+
+
+def test_two_processes_play_a_tournament_like_one(tmp_path):
+  """`offline-rl tournament` in two processes joined by `jax.distributed` splits the
+  shards between them and fills one store with the records one process writes."""
+  def start(store, flags=()):
+    command = [sys.executable, '-c', 'from offline_rl import cli; cli.run()',
+               'tournament', '--env=toy/corridor-v0', '--players=ladder,random',
+               '--games=4', '--shard_size=2', '--progress=false', '--bootstrap=20',
+               f'--store={store}', *flags]
+    return subprocess.Popen(command, env=dict(os.environ, JAX_PLATFORMS='cpu'),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  one, two = str(tmp_path / 'one.jsonl'), str(tmp_path / 'two.jsonl')
+  address = f'--coordinator_address=localhost:{_free_port()}'
+  workers = [start(one)] + [start(two, (address, '--num_processes=2',
+                                         f'--process_id={i}')) for i in range(2)]
+  outputs = [w.communicate(timeout=600) for w in workers]
+  for worker, (_, err) in zip(workers, outputs):
+    assert worker.returncode == 0, err[-3000:]
+  # Process 0 alone reports, after both finished: on every game.
+  assert 'ratings (' in outputs[1][0] and 'ratings (' not in outputs[2][0]
+  records = [sorted(json.dumps(r, sort_keys=True) for r in store_lib.ResultsStore(p)
+                    .records()) for p in (one, two)]
+  assert records[0] == records[1] and len(records[0]) > 5
 
 
 def _rows(batch):
