@@ -1,5 +1,6 @@
-"""How this process's CPU cores serve XLA:CPU. Both calls must come before JAX first
-computes: XLA sizes its thread pools and JAX its CPU devices once, then.
+"""How this process's CPU cores serve XLA:CPU, and how it joins other processes. All
+three calls must come before JAX first computes: XLA sizes its thread pools and JAX its
+devices once, then.
 
 * `limit_cores(n)`: compute on n cores. For a small network two threads sharing each
   small matmul wait on each other more than they gain: on the 2-core machine of
@@ -9,6 +10,8 @@ computes: XLA sizes its thread pools and JAX its CPU devices once, then.
   element-wise kernels across threads, so a batch of many small games runs on one
   core; `offline_rl.rollout.shard` splits the games over the devices, one core each
   (Skirmish: 1.9x the single-device rate on 2 cores, docs/skirmish.md).
+* `start_processes(...)`: joins JAX's multi-process runtime (`jax.distributed`), so
+  that `jax.devices()` lists every process's devices (docs/scaling.md).
 """
 from __future__ import annotations
 

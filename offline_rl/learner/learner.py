@@ -188,8 +188,10 @@ class Learner:
                tensorboard: bool = True):
     """Args:
       agent: an agent from `offline_rl.agents.make`.
-      iterator: a data iterator (`next()`, `get_state()`, `set_state()`; optionally
-        `next_many(K)` -> batches stacked [K, B, ...], used when present).
+      iterator: a data iterator of this process's rows of each batch (`next()`,
+        `get_state()`, `set_state()`; optionally `next_many(K)` -> batches stacked
+        [K, B, ...], and `set_states(states)` to resume the positions of a run on
+        another number of processes, used when present).
       config: the experiment ConfigDict.
       workdir: the run directory; an existing checkpoint there is resumed.
       eval_fn: `(params, step) -> {name: value}`, run every `eval_every` steps and
@@ -216,8 +218,7 @@ class Learner:
     self.optimizer, self.schedule, self._update = _compiled_update(
         agent.loss, config.optimizer.to_json(), self.num_steps, agent.target,
         self.replicated)
-    # One dispatch stacks the K batches and lays them out over the devices.
-    self._stack = jax.jit(_stack, out_shardings=self.batch_sharding)
+    self._stack = jax.jit(_stack)
     self.checkpointer = ckpt_lib.Checkpointer(
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
     if self.is_writer:
@@ -280,9 +281,22 @@ class Learner:
     params, train, meta = self.checkpointer.restore(latest, state.params,
                                                     self._train_tree(state))
     self.meta.update(meta.get('run', {}))
-    self.iterator.set_states(meta['iterators'])
+    self._restore_iterator(meta['iterators'])
     return TrainState(params, train['target'], train['opt_state'], train['step'],
                       train['key'])
+
+  def _restore_iterator(self, states: list):
+    """Puts the iterator where the checkpoint's processes (`states`, one each) were."""
+    set_states = getattr(self.iterator, 'set_states', None)
+    if set_states is not None:
+      set_states(states)
+    elif len(states) == jax.process_count():
+      self.iterator.set_state(states[jax.process_index()])
+    else:
+      raise errors.ConfigError(
+          f'{self.workdir} was checkpointed by {len(states)} processes and this run has '
+          f'{jax.process_count()}; its iterator has no set_states(states) to resume on '
+          'another count. Resume on as many processes.')
 
   # --------------------------------------------------------------- training ----
   def _next_group(self, count: int):
