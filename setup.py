@@ -55,7 +55,10 @@ setuptools.setup(
         'tensorboard',
     ],
     # dm-env: envlogger's dependency (the Makefile installs envlogger without its pins).
-    extras_require={'test': ['pytest>=8', 'pytest-xdist>=3.5', 'dm-env>=1.6,<2']},
+    # cuda: NVIDIA GPUs through JAX's CUDA 12 plugin and its pip-installed CUDA
+    # libraries, pinned by jax[cuda12] to the installed jax's version (docs/scaling.md).
+    extras_require={'test': ['pytest>=8', 'pytest-xdist>=3.5', 'dm-env>=1.6,<2'],
+                    'cuda': ['jax[cuda12]>=0.10,<0.11']},
     entry_points={
         'console_scripts': ['offline-rl=offline_rl.cli:run'],
         # The shipped agents; another package declares its own in the same group.

@@ -20,7 +20,7 @@ Fields:
     terms train every step, so it is off by default.
   seed, batch_size, unroll_length (T; windows hold T+1 steps), num_steps.
   updates_per_call: K updates per compiled call.
-  num_devices: devices to split the batch over (0: all local devices).
+  num_devices: devices of each process to split the batch over (0: all of them).
   init_from: a run or checkpoint to warm-start from (FT-BC; the actor of OAC): every
     parameter whose path and shape the checkpoint has is loaded, the rest keep their
     fresh values (e.g. a value head BC did not have).

@@ -1,5 +1,6 @@
-"""How this process's CPU cores serve XLA:CPU. Both calls must come before JAX first
-computes: XLA sizes its thread pools and JAX its CPU devices once, then.
+"""How this process's CPU cores serve XLA:CPU, and how it joins other processes. All
+three calls must come before JAX first computes: XLA sizes its thread pools and JAX its
+devices once, then.
 
 * `limit_cores(n)`: compute on n cores. For a small network two threads sharing each
   small matmul wait on each other more than they gain: on the 2-core machine of
@@ -9,6 +10,8 @@ computes: XLA sizes its thread pools and JAX its CPU devices once, then.
   element-wise kernels across threads, so a batch of many small games runs on one
   core; `offline_rl.rollout.shard` splits the games over the devices, one core each
   (Skirmish: 1.9x the single-device rate on 2 cores, docs/skirmish.md).
+* `start_processes(...)`: joins JAX's multi-process runtime (`jax.distributed`), so
+  that `jax.devices()` lists every process's devices (docs/scaling.md).
 """
 from __future__ import annotations
 
@@ -61,3 +64,35 @@ def _check_jax_has_not_computed(name: str) -> None:
     raise RuntimeError(f'{name} must run before JAX first computes: XLA has already '
                        'sized its thread pools and devices. Call it at the start of '
                        'the program (offline-rl train --cpu_cores=N does).')
+
+
+def start_processes(coordinator_address: str = '', num_processes: int = 0,
+                    process_id: int = -1, auto_detect: bool = False) -> tuple[int, int]:
+  """Joins JAX's multi-process runtime (`jax.distributed.initialize`) when asked.
+
+  Asked means: any argument given, `auto_detect`, or `JAX_COORDINATOR_ADDRESS` set.
+  Arguments left out come from JAX's own variables (`JAX_COORDINATOR_ADDRESS`,
+  `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`) or its cluster detection (SLURM, Kubernetes
+  via `jax.distributed`'s own rules, Cloud TPU, Open MPI). Not asked, nothing happens:
+  one process, as before. Call before JAX first computes.
+
+  Returns:
+    (process index, process count).
+
+  Raises:
+    ValueError: asked, but the settings are incomplete or no cluster is detected.
+  """
+  asked = (coordinator_address or num_processes > 0 or process_id >= 0 or auto_detect
+           or os.environ.get('JAX_COORDINATOR_ADDRESS'))
+  if asked and not jax.distributed.is_initialized():
+    _check_jax_has_not_computed('start_processes')
+    try:
+      jax.distributed.initialize(coordinator_address or None, num_processes or None,
+                                 None if process_id < 0 else process_id)
+    except (ValueError, RuntimeError) as error:
+      raise ValueError(
+          f'cannot join a multi-process run ({error}). Give --coordinator_address=HOST:'
+          'PORT --num_processes=N --process_id=I on every process, or run under '
+          'SLURM, Kubernetes or Cloud TPU with --distributed (docs/scaling.md).'
+      ) from error
+  return jax.process_index(), jax.process_count()

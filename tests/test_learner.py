@@ -304,7 +304,7 @@ def test_checkpoint_paths_and_mismatches_give_clear_errors(env, bc_agent, tmp_pa
   learner.Learner(agent, corridor_data(env), config, str(tmp_path / 'run'),
                   progress=False).train()
   params, meta, step = learner.load_params(str(tmp_path / 'run'))
-  assert step == 30 and meta['iterator']['batch_index'] == 30
+  assert step == 30 and meta['iterators'][0]['batch_index'] == 30
   assert meta['run']['top_rating'] == 1500.0
   wider = agents.make('bc', env.spec, tiny_config(
       network=dict(tiny_config().network.to_dict(), mlp_sizes=(24, 16))))

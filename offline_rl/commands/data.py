@@ -208,6 +208,9 @@ def inspect(path: str, episode: int, max_steps: int) -> None:
 
 def record(dest: str) -> None:
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  if common.start_processes()[1] > 1:
+    raise ValueError('data record runs in one process: its shards are not yet split '
+                     'between processes (docs/scaling.md). Drop the multi-process flags.')
   env = common.make_env()
   from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
   if not FLAGS.matchup:

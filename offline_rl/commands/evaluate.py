@@ -44,12 +44,16 @@ def _agent_spec(value: str) -> str:
 def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   del argv
+  common.start_processes()
   from offline_rl.evaluation import players as players_lib  # pylint: disable=g-import-not-at-top
   env = common.make_env_or_exit('evaluate')
   agent = common.resolve_players('evaluate', [_agent_spec(AGENT.value)], env)
   if len(agent) != 1:
     raise SystemExit('offline-rl evaluate: --agent must name one player (not a ladder).')
   agent = agent[0]
+  if common.work_split()[1] > 1 and not common.STORE.value:
+    raise errors.ConfigError('processes sharing an evaluation must share one results '
+                             'file: give --store=PATH (the same on every process).')
   store = common.STORE.value or os.path.join(
       'runs', 'evaluate', f'{agent.name}-{time.strftime("%Y%m%d-%H%M%S")}.jsonl')
   if env.spec.num_players == 1:
@@ -65,15 +69,17 @@ def main(argv):
   from offline_rl.evaluation import store as store_lib  # pylint: disable=g-import-not-at-top
   results = store_lib.ResultsStore(store)
   env_id = env.spec.env_id
-  if common.PROCESS_INDEX.value == 0:
+  index, count = common.work_split()
+  if index == 0:
     results.append(*[players_lib.agent_record(p.name, env_id, p.info) for p in players])
   shards = work.plan(env_id, matchups, games_per_match=common.GAMES.value,
                      seeds=common.seeds(), shard_size=common.SHARD_SIZE.value)
   work.run_shards(shards, results, envs={env_id: env},
                   policies={env_id: {p.name: p.policy for p in players}},
-                  process_index=common.PROCESS_INDEX.value,
-                  process_count=common.PROCESS_COUNT.value,
+                  process_index=index, process_count=count,
                   show_progress=common.PROGRESS.value, description=f'{agent.name} games')
+  if not common.finished_together():
+    return  # Process 0 reports on the whole store.
   print(f'Results: {store}')
   _print(results, agent.name, env.spec.num_players)
 

@@ -27,14 +27,57 @@ GAMES = flags.DEFINE_integer('games', 100, 'Games per matchup and seed (even for
                              lower_bound=1)
 SHARD_SIZE = flags.DEFINE_integer('shard_size', 64, 'Games per shard: the unit of work, '
                                   'of parallelism and of resumption.')
-PROCESS_INDEX = flags.DEFINE_integer('process_index', 0, 'This process among '
-                                     '--process_count sharing the same plan and store.')
-PROCESS_COUNT = flags.DEFINE_integer('process_count', 1, 'Processes sharing the work.')
+PROCESS_INDEX = flags.DEFINE_integer('process_index', None, 'This process among '
+                                     '--process_count sharing the same plan and store '
+                                     '(default: its JAX process index, else 0).')
+PROCESS_COUNT = flags.DEFINE_integer('process_count', None, 'Processes sharing the '
+                                     'work (default: the JAX process count, else 1).')
+COORDINATOR_ADDRESS = flags.DEFINE_string(
+    'coordinator_address', '', 'Multi-process runs (docs/scaling.md): HOST:PORT of '
+    'process 0, the same on every process; or set JAX_COORDINATOR_ADDRESS.')
+NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Multi-process runs: how many '
+                                     'processes join (0: JAX_NUM_PROCESSES or detected).')
+PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'Multi-process runs: this '
+                                  'process\'s id in [0, --num_processes) (-1: '
+                                  'JAX_PROCESS_ID or detected).')
+DISTRIBUTED = flags.DEFINE_bool('distributed', False, 'Join a multi-process run whose '
+                                'settings JAX detects (SLURM, Kubernetes, Cloud TPU).')
 ANCHOR = flags.DEFINE_string('anchor', None, 'Player held at --anchor_rating '
                              '(default: the strongest bot).')
 ANCHOR_RATING = flags.DEFINE_float('anchor_rating', 1000.0, 'The anchor\'s Elo.')
 COMPARE = flags.DEFINE_list('compare', [], 'Head-to-head comparisons A:B, e.g. ftbc:bc.')
 CONFIDENCE = flags.DEFINE_float('confidence', 0.95, 'Nominal coverage of intervals.')
+
+
+def start_processes() -> tuple[int, int]:
+  """Joins JAX's multi-process runtime as the flags ask (`cores.start_processes`);
+  (process index, process count). Call first in a command's main."""
+  from offline_rl import cores  # pylint: disable=g-import-not-at-top
+  from offline_rl import errors  # pylint: disable=g-import-not-at-top
+  try:
+    return cores.start_processes(COORDINATOR_ADDRESS.value, NUM_PROCESSES.value,
+                                 PROCESS_ID.value, DISTRIBUTED.value)
+  except (ValueError, RuntimeError) as error:
+    raise errors.ConfigError(str(error)) from error
+
+
+def work_split() -> tuple[int, int]:
+  """(index, count) of this process among those sharing a plan: --process_index and
+  --process_count when given, else JAX's process index and count."""
+  import jax  # pylint: disable=g-import-not-at-top
+  index, count = PROCESS_INDEX.value, PROCESS_COUNT.value
+  return (jax.process_index() if index is None else index,
+          jax.process_count() if count is None else count)
+
+
+def finished_together() -> bool:
+  """Waits for every process of a JAX multi-process run to reach this point; True on
+  the process that reports (process 0, or the only one)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices('offline_rl: work done')
+  return jax.process_index() == 0
 
 
 def make_env(env_id: str | None = None):

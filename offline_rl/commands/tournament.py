@@ -27,6 +27,7 @@ SCHEDULE = flags.DEFINE_enum('schedule', 'round_robin', ['round_robin', 'agents_
 def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax and JAX info lines drown the bars.
   del argv
+  common.start_processes()
   if not common.STORE.value:
     raise SystemExit('offline-rl tournament: --store is required: the results file to '
                      'append to.')
@@ -44,12 +45,14 @@ def main(argv):
     if len(players) < 2 and env.spec.num_players == 2:
       raise SystemExit(f'offline-rl tournament: a tournament in {env_id} needs at least '
                        'two players.')
+  index, count = common.work_split()
   runner.run_all(common.STORE.value, envs, PLAYERS.value,
                     games_per_match=common.GAMES.value, seeds=common.seeds(),
                     shard_size=common.SHARD_SIZE.value, schedule=SCHEDULE.value,
-                    process_index=common.PROCESS_INDEX.value,
-                    process_count=common.PROCESS_COUNT.value,
+                    process_index=index, process_count=count,
                     show_progress=common.PROGRESS.value)
+  if not common.finished_together():
+    return  # Process 0 reports on the whole store.
   print(f'Results: {common.STORE.value}')
   report.print_summaries(analysis.summarize(
       common.STORE.value, anchor=common.ANCHOR.value,

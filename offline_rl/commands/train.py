@@ -10,6 +10,8 @@ Every hyperparameter lives in the config; override any field with --config.FIELD
 Running again with the same --workdir resumes from its latest checkpoint; one command
 at a time writes a run directory (a second one refuses while the first runs).
 --drop_nonfinite skips episodes holding NaN or inf (recorded in the run's config.json).
+Several processes train one run with --coordinator_address=HOST:PORT --num_processes=N
+--process_id=I (or --distributed under SLURM, Kubernetes, Cloud TPU): docs/scaling.md.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
   if len(argv) > 1:
     raise errors.ConfigError(f'unexpected arguments {argv[1:]}.')
+  common.start_processes()
   config = _config()
   if not _WORKDIR.value:
     raise errors.ConfigError('give --workdir, the run directory.')
@@ -67,5 +70,5 @@ def main(argv):
     raise errors.ConfigError(str(error)) from error
   experiment.check_config(config)
   learner = experiment.train(config, _WORKDIR.value, common.PROGRESS.value)
-  print(f'Trained {config.agent} to step {int(learner.state.step)}; run in '
+  print(f'Trained {config.agent} to step {learner.step}; run in '
         f'{learner.workdir}.', file=sys.stderr)

@@ -7,6 +7,12 @@
     state = it.get_state()           # small dict; a checkpoint holds it
     it.set_state(state)              # continues the identical sequence
 
+In a run of several processes (`jax.process_count()`), `batch_size` is the global
+batch and each process's iterator yields its own B / processes rows of it: the memory
+backend draws the same global batch in every process and keeps its rows (so the batches
+do not depend on the number of processes); the stream backend, for data larger than
+memory, reads only this process's episodes.
+
 See docs/data.md and `source` for the window convention.
 """
 from __future__ import annotations
@@ -41,8 +47,11 @@ class Iterator:
     skipped_no_choice: windows left out by `skip_no_choice` (0 without it).
   """
 
-  def __init__(self, dataset, selection, backend, impl, *, seed):
+  def __init__(self, dataset, selection, backend, impl, *, seed, process=(0, 1),
+               rows=slice(None)):
     self.dataset, self.backend, self._impl = dataset, backend, impl
+    self.process_index, self.process_count = process
+    self._rows = rows  # This process's rows of the memory backend's global batches.
     self.spec: specs.EnvSpec = source_lib.observation_spec(dataset,
                                                            selection.observation_keys)
     self.seed = seed
@@ -64,7 +73,7 @@ class Iterator:
 
   def __next__(self):
     if self.backend == 'memory':
-      batch = self._impl.sample(self._batch_index)
+      batch = _take_rows(self._impl.sample(self._batch_index), self._rows, axis=0)
     else:
       if not self._started:
         self._impl.start(self._stream_state)
@@ -87,7 +96,8 @@ class Iterator:
     if count < 1:
       raise ValueError(f'next_many needs count >= 1, got {count}.')
     if self.backend == 'memory':
-      batch = self._impl.sample_many(self._batch_index, count)
+      batch = _take_rows(self._impl.sample_many(self._batch_index, count), self._rows,
+                         axis=1)
       self._batch_index += count
       return batch
     import jax  # pylint: disable=g-import-not-at-top
@@ -113,6 +123,23 @@ class Iterator:
     if self.backend == 'stream':
       self._impl.stop()
       self._started = False
+
+  def set_states(self, states: list[dict[str, Any]]) -> None:
+    """Continues a run whose processes saved `states` (`get_state` of each, in process
+    order), on this run's processes, which may be more or fewer.
+
+    The memory backend's position is the same in every process, so it continues
+    exactly. The stream backend continues exactly on as many processes; on another
+    number, episodes are split anew and every process starts the latest saved epoch
+    from its beginning, so windows already drawn in that epoch may be drawn again.
+    """
+    if len(states) == self.process_count:
+      self.set_state(states[self.process_index])
+    elif self.backend == 'memory':
+      self.set_state(states[0])
+    else:
+      latest = max(int(s['epoch']) for s in states)
+      self.set_state(dict(states[0], epoch=latest, offset=0))
 
   def close(self):
     if self.backend == 'stream':
@@ -156,7 +183,8 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
       'units', 'a/b'); empty: every numeric one. `it.spec` lists only these.
     env_spec: when given, the dataset's spec must match it (else SpecMismatchError).
     pool_episodes, prefetch: stream backend: episodes decoded together; batches ahead.
-    process_index, process_count: stream backend sharding (default: jax's).
+    process_index, process_count: this process's share of each batch (default:
+      jax's); see the module docstring.
 
   Raises:
     DatasetError, SpecMismatchError, FilterError: with what is wrong and the fix.
@@ -191,21 +219,38 @@ def make_iterator(path_or_dataset, *, batch_size: int, unroll_length: int,
                       'backend).', memory_budget_bytes)
       skip_no_choice = False
     backend = 'memory' if fits else 'stream'
-  kwargs = dict(batch_size=batch_size, unroll_length=unroll_length, seed=seed,
-                drop_nonfinite=drop_nonfinite)
+  if process_index is None or process_count is None:
+    import jax  # pylint: disable=g-import-not-at-top
+    process_index, process_count = jax.process_index(), jax.process_count()
+  if batch_size % process_count:
+    raise errors.ConfigError(f'batch_size={batch_size} does not divide over '
+                             f'{process_count} processes; give a multiple of '
+                             f'{process_count}.')
+  local = batch_size // process_count
+  kwargs = dict(unroll_length=unroll_length, seed=seed, drop_nonfinite=drop_nonfinite)
   if backend == 'memory':
     from offline_rl.data import memory  # pylint: disable=g-import-not-at-top
-    impl = memory.MemoryBackend(dataset, selection, skip_no_choice=skip_no_choice,
-                                **kwargs)
-  else:
-    from offline_rl.data import stream  # pylint: disable=g-import-not-at-top
-    if process_index is None or process_count is None:
-      import jax  # pylint: disable=g-import-not-at-top
-      process_index, process_count = jax.process_index(), jax.process_count()
-    impl = stream.StreamBackend(dataset, selection, pool_episodes=pool_episodes,
-                                prefetch=prefetch, process_index=process_index,
-                                process_count=process_count, **kwargs)
-  return Iterator(dataset, selection, backend, impl, seed=seed)
+    impl = memory.MemoryBackend(dataset, selection, batch_size=batch_size,
+                                skip_no_choice=skip_no_choice, **kwargs)
+    rows = (slice(None) if process_count == 1 else
+            slice(process_index * local, (process_index + 1) * local))
+    return Iterator(dataset, selection, backend, impl, seed=seed, rows=rows,
+                    process=(process_index, process_count))
+  from offline_rl.data import stream  # pylint: disable=g-import-not-at-top
+  impl = stream.StreamBackend(dataset, selection, batch_size=local,
+                              pool_episodes=pool_episodes, prefetch=prefetch,
+                              process_index=process_index, process_count=process_count,
+                              **kwargs)
+  return Iterator(dataset, selection, backend, impl, seed=seed,
+                  process=(process_index, process_count))
+
+
+def _take_rows(batch, rows: slice, axis: int):
+  """`batch` with only `rows` of its batch axis (all of them in one process)."""
+  if rows == slice(None):
+    return batch
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.tree.map(lambda x: x[(slice(None),) * axis + (rows,)], batch)
 
 
 def _prod(shape):

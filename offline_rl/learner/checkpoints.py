@@ -58,9 +58,12 @@ class Checkpointer:
 
 
 def _abstract(tree):
+  """What Orbax restores into: jax arrays laid out like `tree`'s (on this run's mesh,
+  whatever mesh wrote them), NumPy arrays where `tree` holds NumPy arrays."""
   def leaf(x):
-    sharding = getattr(x, 'sharding', None)
-    return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
+    if not isinstance(x, jax.Array):
+      return x
+    return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=x.sharding)
   return jax.tree.map(leaf, tree)
 
 
@@ -97,10 +100,15 @@ def load_params(path: str, target: PyTree | None = None) -> tuple[PyTree, dict, 
       ones must match it, else a ValueError names the difference.
   """
   _, ckpt_dir, step = resolve(path)
-  manager = ocp.CheckpointManager(ckpt_dir)
+  manager = ocp.CheckpointManager(ckpt_dir, item_handlers={
+      'params': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()})
   try:
+    if target is None:
+      # NumPy arrays: the devices that wrote the checkpoint need not exist here.
+      target = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype),
+                            manager.item_metadata(step)['params'])
     restored = manager.restore(step, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(None if target is None else _abstract(target)),
+        params=ocp.args.StandardRestore(_abstract(target)),
         meta=ocp.args.JsonRestore()))
   except (ValueError, KeyError, TypeError) as error:
     raise ValueError(

@@ -12,12 +12,19 @@ and a teacher. The learner owns everything else:
     teacher loaded from `config.teacher`; both reach the loss in its `LossContext`;
   * a warm start from `config.init_from`: every parameter the checkpoint has (same
     path and shape) is loaded, the others keep their fresh values;
-  * data parallelism over the local devices (`jax.sharding`: the batch axis is split
-    over a 1-D mesh, parameters are replicated, XLA inserts the gradient all-reduce);
-  * Orbax checkpoints of params, target, optimiser state, step, RNG key and the data
-    iterator's position: a resumed run continues exactly where it stopped;
+  * data parallelism over every process's devices (`jax.sharding`): a mesh
+    ('data', 'model') of shape [D, 1]; the batch axis is split over 'data',
+    parameters are replicated, and XLA inserts the gradient all-reduce into the
+    compiled step. Each process feeds its own rows of the global batch
+    (`jax.make_array_from_process_local_data`), so `batch_size` is the global batch
+    whatever the number of processes. 'model' (size 1) is where a network too large
+    for one device would shard its weights (docs/scaling.md);
+  * Orbax checkpoints of params, target, optimiser state, step, RNG key and every
+    process's data-iterator position, written collectively: a resumed run continues
+    exactly where it stopped, and a run may resume on another number of processes;
   * CSV + TensorBoard logs, a rich progress bar with rate and ETA, a periodic
-    evaluation hook, and a clear error when the loss stops being finite.
+    evaluation hook, and a clear error when the loss stops being finite: all on
+    process 0 only.
 
 Letters: K updates per call, B batch, T unroll length.
 """
@@ -120,6 +127,50 @@ def _stack(batches: Sequence[Any]):
   return jax.tree.map(lambda *leaves: jnp.stack(leaves), *batches)
 
 
+def make_mesh(devices_per_process: int = 0) -> Mesh:
+  """The mesh ('data', 'model') of shape [D, 1] over `devices_per_process` devices of
+  every process (0: all), ordered by process.
+
+  Raises:
+    ValueError: more devices asked for than a process has.
+  """
+  local = len(jax.local_devices())
+  wanted = devices_per_process or local
+  if wanted > local:
+    raise ValueError(f'num_devices={wanted} but only {local} local devices exist. On '
+                     'CPU, set XLA_FLAGS=--xla_force_host_platform_device_count='
+                     f'{wanted} before JAX is imported.')
+  devices = [d for p in range(jax.process_count())
+             for d in [d for d in jax.devices() if d.process_index == p][:wanted]]
+  return Mesh(np.array(devices).reshape(-1, 1), ('data', 'model'))
+
+
+def replicate(tree: PyTree, sharding: NamedSharding) -> PyTree:
+  """`tree` (the same values on every process) as arrays replicated over the mesh."""
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree)
+
+
+def local_copy(tree: PyTree) -> PyTree:
+  """NumPy copies of replicated arrays, read from this process's first device (a
+  replicated array of a multi-process mesh is not fully addressable)."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0))
+                      if isinstance(x, jax.Array) else x, tree)
+
+
+def gather_json(value) -> list:
+  """Every process's JSON-able `value`, in process order (a collective call)."""
+  if jax.process_count() == 1:
+    return [value]
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  text = np.frombuffer(json.dumps(value).encode(), np.uint8)
+  length = int(np.max(multihost_utils.process_allgather(np.int32(text.size))))
+  padded = np.zeros(length, np.uint8)
+  padded[:text.size] = text
+  gathered = multihost_utils.process_allgather(padded)  # [P, length]
+  return [json.loads(row.tobytes().rstrip(b'\0')) for row in gathered]
+
+
 def _time_to(step: int, previous: int, every: int) -> bool:
   return every > 0 and step // every > previous // every
 
@@ -137,8 +188,10 @@ class Learner:
                tensorboard: bool = True):
     """Args:
       agent: an agent from `offline_rl.agents.make`.
-      iterator: a data iterator (`next()`, `get_state()`, `set_state()`; optionally
-        `next_many(K)` -> batches stacked [K, B, ...], used when present).
+      iterator: a data iterator of this process's rows of each batch (`next()`,
+        `get_state()`, `set_state()`; optionally `next_many(K)` -> batches stacked
+        [K, B, ...], and `set_states(states)` to resume the positions of a run on
+        another number of processes, used when present).
       config: the experiment ConfigDict.
       workdir: the run directory; an existing checkpoint there is resumed.
       eval_fn: `(params, step) -> {name: value}`, run every `eval_every` steps and
@@ -156,25 +209,20 @@ class Learner:
       raise ValueError(f'num_steps ({self.num_steps}) and updates_per_call '
                        f'({self.updates_per_call}) must be >= 1.')
 
-    devices = jax.local_devices()
-    wanted = int(config.num_devices) or len(devices)
-    if wanted > len(devices):
-      raise ValueError(f'num_devices={wanted} but only {len(devices)} local devices '
-                       'exist. On CPU, set XLA_FLAGS=--xla_force_host_platform_device_'
-                       f'count={wanted} before JAX is imported.')
-    self.mesh = Mesh(np.array(devices[:wanted]), ('data',))
+    self.mesh = make_mesh(int(config.num_devices))
     self.replicated = NamedSharding(self.mesh, PartitionSpec())
     # Batches are [K, B, ...]: split B over the devices.
     self.batch_sharding = NamedSharding(self.mesh, PartitionSpec(None, 'data'))
+    self.is_writer = jax.process_index() == 0  # Logs, run files, progress, evaluation.
 
     self.optimizer, self.schedule, self._update = _compiled_update(
         agent.loss, config.optimizer.to_json(), self.num_steps, agent.target,
         self.replicated)
-    # One dispatch stacks the K batches and lays them out over the devices.
-    self._stack = jax.jit(_stack, out_shardings=self.batch_sharding)
+    self._stack = jax.jit(_stack)
     self.checkpointer = ckpt_lib.Checkpointer(
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
-    self._write_run_files()
+    if self.is_writer:
+      self._write_run_files()
     self.meta: dict = {'top_rating': None}
     try:
       self.teacher = self._load_teacher()
@@ -205,7 +253,7 @@ class Learner:
     template = self.agent.teacher(jax.random.PRNGKey(0))
     params, _, step = ckpt_lib.load_params(path, template)
     self.meta['teacher'] = f'{path} (step {step})'
-    return jax.device_put(params, self.replicated)
+    return replicate(params, self.replicated)
 
   def _train_tree(self, state: TrainState) -> dict:
     return {'opt_state': state.opt_state, 'step': state.step, 'key': state.key,
@@ -226,43 +274,51 @@ class Learner:
       self.meta['top_rating'] = meta.get('run', {}).get('top_rating')
     target = params if self.agent.target is not None else None
     state = TrainState(params, target, self.optimizer.init(params), jnp.int32(0), key)
-    state = jax.device_put(state, self.replicated)
+    state = replicate(state, self.replicated)
     latest = self.checkpointer.latest_step()
     if latest is None:
       return state
     params, train, meta = self.checkpointer.restore(latest, state.params,
                                                     self._train_tree(state))
     self.meta.update(meta.get('run', {}))
-    if 'iterator' in meta and meta['iterator'] is not None:
-      self.iterator.set_state(meta['iterator'])
+    self._restore_iterator(meta['iterators'])
     return TrainState(params, train['target'], train['opt_state'], train['step'],
                       train['key'])
 
+  def _restore_iterator(self, states: list):
+    """Puts the iterator where the checkpoint's processes (`states`, one each) were."""
+    set_states = getattr(self.iterator, 'set_states', None)
+    if set_states is not None:
+      set_states(states)
+    elif len(states) == jax.process_count():
+      self.iterator.set_state(states[jax.process_index()])
+    else:
+      raise errors.ConfigError(
+          f'{self.workdir} was checkpointed by {len(states)} processes and this run has '
+          f'{jax.process_count()}; its iterator has no set_states(states) to resume on '
+          'another count. Resume on as many processes.')
+
   # --------------------------------------------------------------- training ----
   def _next_group(self, count: int):
-    """The next `count` batches stacked [K, B, ...], B split over the devices.
+    """The next `count` global batches stacked [K, B, ...], B split over the devices.
 
-    Uses the iterator's `next_many(count)` (one compiled sampling call in the memory
-    backend) when it has one, else `count` calls of `next()` stacked in one jit.
+    The iterator yields this process's rows of each batch: its `next_many(count)`
+    (one compiled sampling call in the memory backend) when it has one, else `count`
+    calls of `next()` stacked in one jit.
     """
     next_many = getattr(self.iterator, 'next_many', None)
     if next_many is not None:
-      stacked = next_many(count)
-      size = np.shape(stacked.mask)[1]
+      local = next_many(count)
     else:
-      batches = [next(self.iterator) for _ in range(count)]
-      size = np.shape(batches[0].mask)[0]
+      local = self._stack([next(self.iterator) for _ in range(count)])
+    size = np.shape(local.mask)[1] * jax.process_count()
     if size % self.mesh.size:
       raise ValueError(f'The batch size {size} does not divide over '
                        f'{self.mesh.size} devices; choose a multiple of '
                        f'{self.mesh.size} or set num_devices.')
-    if next_many is not None:
-      # Axis 1 (B) over the devices; a no-op where the sampler already laid it out so.
-      stacked = jax.device_put(stacked, self.batch_sharding)
-    else:
-      stacked = self._stack(batches)
-    if 'rating' in stacked.metadata:  # One transfer per call, not one per batch.
-      ratings = np.asarray(stacked.metadata['rating']).reshape(-1)
+    stacked = jax.make_array_from_process_local_data(self.batch_sharding, local)
+    if 'rating' in local.metadata:  # One transfer per call, not one per batch.
+      ratings = np.asarray(local.metadata['rating']).reshape(-1)
       ratings = ratings[np.isfinite(ratings)]
       if ratings.size:
         old = self.meta.get('top_rating')
@@ -271,20 +327,23 @@ class Learner:
     return stacked
 
   def _checkpoint(self, step: int, iterator_state):
+    """Every process calls it: Orbax writes the arrays collectively, and the meta
+    holds each process's iterator position (gathered here)."""
     self.checkpointer.save(step, self.state.params, self._train_tree(self.state),
-                           {'iterator': iterator_state, 'run': self.meta})
+                           {'iterators': gather_json(iterator_state), 'run': self.meta})
 
-  def _evaluate(self, step: int, writer: writers.MetricsWriter) -> dict:
-    results = dict(self.eval_fn(self.state.params, step))
+  def _evaluate(self, step: int, writer) -> dict:
+    results = dict(self.eval_fn(local_copy(self.state.params), step))
     writer.write('eval', step, results)
     return results
 
   def train(self) -> TrainState:
     """Runs until `num_steps` updates; returns the final TrainState."""
-    step = int(self.state.step)
-    writer = writers.MetricsWriter(self.workdir, tensorboard=self.tensorboard,
-                                   resume_step=step)
-    bar = _ProgressBar(self.num_steps, step, self.agent.name) if self.progress else None
+    step = self.step
+    writer = (writers.MetricsWriter(self.workdir, tensorboard=self.tensorboard,
+                                    resume_step=step) if self.is_writer else None)
+    bar = (_ProgressBar(self.num_steps, step, self.agent.name)
+           if self.progress and self.is_writer else None)
     pending, pending_count = None, 0
     if step < self.num_steps:
       pending_count = min(self.updates_per_call, self.num_steps - step)
@@ -302,7 +361,7 @@ class Learner:
           pending_count = min(self.updates_per_call, remaining)
           pending = self._next_group(pending_count)
           pending_position = self.iterator.get_state()
-        metrics = jax.device_get(metrics)
+        metrics = local_copy(metrics)
         previous, step = step, step + done
         loss = np.asarray(metrics['loss'])
         if not np.all(np.isfinite(loss)):
@@ -319,7 +378,8 @@ class Learner:
           sums[name] = sums.get(name, 0.0) + float(np.sum(values))
         calls += done
         window_steps += done
-        if _time_to(step, previous, int(self.config.log_every)) or step == self.num_steps:
+        if writer is not None and (_time_to(step, previous, int(self.config.log_every))
+                                   or step == self.num_steps):
           elapsed = time.perf_counter() - window_start
           scalars = {k: v / calls for k, v in sums.items()}
           scalars['steps_per_second'] = window_steps / max(elapsed, 1e-9)
@@ -328,26 +388,31 @@ class Learner:
           window_start, window_steps = time.perf_counter(), 0
         if _time_to(step, previous, int(self.config.checkpoint_every)):
           self._checkpoint(step, position)
-        if self.eval_fn is not None and _time_to(step, previous,
-                                                 int(self.config.eval_every)):
+        if writer is not None and self.eval_fn is not None and _time_to(
+            step, previous, int(self.config.eval_every)):
           self._evaluate(step, writer)
         if bar is not None:
           bar.update(step, float(np.mean(loss)))
       if self.checkpointer.latest_step() != step:
         self._checkpoint(step, pending_position)
-      if self.eval_fn is not None and int(self.config.eval_every) > 0 and (
-          step % int(self.config.eval_every)):
+      if writer is not None and self.eval_fn is not None and int(
+          self.config.eval_every) > 0 and step % int(self.config.eval_every):
         self._evaluate(step, writer)
     finally:
       if bar is not None:
         bar.close()
       self.checkpointer.wait()
-      writer.close()
+      if writer is not None:
+        writer.close()
     return self.state
 
   @property
   def params(self) -> PyTree:
     return self.state.params
+
+  @property
+  def step(self) -> int:
+    return int(local_copy(self.state.step))
 
   def close(self):
     self.checkpointer.close()

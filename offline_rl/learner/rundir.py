@@ -5,13 +5,17 @@
 the same directory finds the lock held and raises `RunLockedError` naming the process.
 The kernel drops the lock when its process ends however it ends (kill -9 included), so
 a lock file left by a dead process is stale and simply taken over. (flock locks are
-local to one machine: on a network file system, run one writer per directory.)
+local to one machine: on a network file system, run one writer per directory.) The
+processes of one multi-process run (`jax.process_count() > 1`) are one writer: process 0
+holds the lock for them all.
 """
 from __future__ import annotations
 
 import fcntl
 import os
 import socket
+
+import jax
 
 from offline_rl import errors
 
@@ -44,6 +48,8 @@ class RunLock:
     self._fd: int | None = None
 
   def acquire(self) -> 'RunLock':
+    if jax.process_index() != 0:
+      return self
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
