@@ -52,6 +52,7 @@ import numpy as np
 
 from offline_rl import agents
 from offline_rl import batch as batch_lib
+from offline_rl import configs
 from offline_rl import cores
 from offline_rl import learner
 from offline_rl import specs
@@ -298,9 +299,8 @@ def skirmish_networks(dataset: str, calls: int, updates_per_call: int = 10,
                                 validation_fraction=0.0)
   batches = iterator.next_many(updates_per_call)
   demo = unplugged.get_config().agents[0].overrides.network
-  plain = dict(pointer_heads=(), spatial_heads=(), scatter_width=0)
   updates, parameters = {}, {}
-  for name, overrides in (('structured', {}), ('plain', plain)):
+  for name, overrides in (('structured', configs.STRUCTURED_NETWORK), ('plain', {})):
     config = agents.default_config('bc')
     config.network.update(dict(demo, **overrides))
     agent = agents.make('bc', iterator.spec, config)

@@ -15,9 +15,10 @@ from offline_rl.networks import torsos
 
 NUM_FUNCTIONS, NUM_UNITS, SIZE = 3, 5, 4
 NUM_CELLS = SIZE * SIZE
-TINY = dict(configs.network_config(
-    mlp_sizes=(16,), conv_channels=(4,), conv_blocks=0, entity_width=8,
-    entity_layers=1, entity_heads=2, core_size=8, scatter_width=4, use_rating=True))
+TINY = dict(configs.network_config(**dict(
+    configs.STRUCTURED_NETWORK, mlp_sizes=(16,), conv_channels=(4,), conv_blocks=0,
+    entity_width=8, entity_layers=1, entity_heads=2, core_size=8, scatter_width=4,
+    use_rating=True)))
 
 
 def structured_spec():
