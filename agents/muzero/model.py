@@ -19,6 +19,7 @@ Letters: B batch, T time, N rows, D embedding width, V a head's values.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import flax.linen as nn
@@ -148,11 +149,7 @@ def make_model(spec: specs.EnvSpec, config: networks.NetworkConfig) -> Model:
       (path, leaf.shape) for path, leaf in specs.flatten(spec.observation).items())
   module = MuZeroNet(observation_shapes, tuple(action_spec.items()), config)
 
-  def initial_state(batch_size: int):
-    if config.core == 'lstm':
-      zeros = jnp.zeros((batch_size, config.core_size), jnp.float32)
-      return (zeros, zeros)
-    return ()
+  initial_state = functools.partial(network_lib.initial_core_state, config)
 
   @jax.jit
   def init(key, inputs):

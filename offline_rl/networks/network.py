@@ -29,6 +29,7 @@ H, W map size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import flax.linen as nn
@@ -368,6 +369,14 @@ def _structure(spec: specs.EnvSpec, action_spec: Mapping[str, specs.ArraySpec],
   return pointer_heads, spatial_heads, unit_positions
 
 
+def initial_core_state(config: NetworkConfig, batch_size: int):
+  """The memory core's state at an episode's start: (c, h) [B, S] each, or ()."""
+  if config.core == 'lstm':
+    zeros = jnp.zeros((batch_size, config.core_size), jnp.float32)
+    return (zeros, zeros)
+  return ()
+
+
 def make_network(spec: specs.EnvSpec, config: NetworkConfig | Mapping[str, Any]
                  ) -> Network:
   """Builds the Flax network for `spec` (see the module docstring)."""
@@ -383,11 +392,7 @@ def make_network(spec: specs.EnvSpec, config: NetworkConfig | Mapping[str, Any]
   module = PolicyValueNet(observation_shapes, tuple(action_spec.items()), config,
                           *_structure(spec, action_spec, config))
 
-  def initial_state(batch_size: int):
-    if config.core == 'lstm':
-      zeros = jnp.zeros((batch_size, config.core_size), jnp.float32)
-      return (zeros, zeros)
-    return ()
+  initial_state = functools.partial(initial_core_state, config)
 
   @jax.jit
   def init(key, inputs: NetworkInputs):
