@@ -60,7 +60,6 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
   if len(argv) > 1:
     raise errors.ConfigError(f'unexpected arguments {argv[1:]}.')
-  common.start_processes()
   config = _config()
   if not _WORKDIR.value:
     raise errors.ConfigError('give --workdir, the run directory.')
@@ -68,6 +67,7 @@ def main(argv):
     cores.limit_cores(_CPU_CORES.value)
   except ValueError as error:
     raise errors.ConfigError(str(error)) from error
+  common.start_processes()  # After limit_cores: it reads JAX's process index.
   experiment.check_config(config)
   learner = experiment.train(config, _WORKDIR.value, common.PROGRESS.value)
   print(f'Trained {config.agent} to step {learner.step}; run in '
