@@ -105,9 +105,10 @@ def test_an_agent_joins_by_configuration_alone(finished):
   config, first = finished
   config = config.copy_and_resolve_references()
   bc_run = os.path.join(first.workdir, 'agents', 'bc')
-  config.agents.append(config_dict.ConfigDict(dict(
+  # A new list: the copy shares the fixture's list of agents.
+  config.agents = list(config.agents) + [config_dict.ConfigDict(dict(
       name='bc_copy', config='', overrides={}, init_from='', top_fraction=0.0,
-      checkpoint=bc_run)))
+      checkpoint=bc_run))]
   outcome = recipe.run(config, log=lambda *_: None)
   assert outcome.stages['record'] == 'reused' and outcome.stages['train bc'] == 'reused'
   assert outcome.stages['train bc_copy'] == 'loaded'
@@ -119,12 +120,12 @@ def test_an_agent_joins_by_configuration_alone(finished):
 def test_a_value_agent_distils_towards_an_earlier_agent(finished):
   config, first = finished
   config = config.copy_and_resolve_references()
-  config.agents.append(config_dict.ConfigDict(dict(
+  config.agents = list(config.agents) + [config_dict.ConfigDict(dict(
       name='oac', config='experiments/oac.py:oac',
       overrides=dict(num_steps=10, batch_size=8, unroll_length=4, updates_per_call=10,
                      log_every=10, checkpoint_every=10, eval_every=0,
                      network=config.agents[0].overrides.network),
-      init_from='bc', teacher='bc', top_fraction=0.0, checkpoint='')))
+      init_from='bc', teacher='bc', top_fraction=0.0, checkpoint=''))]
   config.report.comparisons = ['oac:bc']
   outcome = recipe.run(config, log=lambda *_: None)
   assert outcome.stages['train bc'] == 'reused'
