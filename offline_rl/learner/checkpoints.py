@@ -100,8 +100,10 @@ def load_params(path: str, target: PyTree | None = None) -> tuple[PyTree, dict, 
       ones must match it, else a ValueError names the difference.
   """
   _, ckpt_dir, step = resolve(path)
+  # Every item's handler, 'train' included: item_metadata warns of an item without one.
   manager = ocp.CheckpointManager(ckpt_dir, item_handlers={
-      'params': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()})
+      'params': ocp.StandardCheckpointHandler(), 'train': ocp.StandardCheckpointHandler(),
+      'meta': ocp.JsonCheckpointHandler()})
   try:
     if target is None:
       # NumPy arrays: the devices that wrote the checkpoint need not exist here.
