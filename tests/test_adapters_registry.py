@@ -16,6 +16,7 @@ from offline_rl.environments import register
 from offline_rl.environments import register_family
 from offline_rl.environments import registered
 from offline_rl.environments import registered_families
+from offline_rl.environments import registry
 from offline_rl.environments import toy
 
 
@@ -32,7 +33,10 @@ def test_families_resolve_and_unknown_ids_list_everything():
     assert text in message
 
 
-def test_register_a_user_family_in_a_few_lines():
+def test_register_a_user_family_in_a_few_lines(monkeypatch):
+  # The family lives only for this test: others list every registered family.
+  monkeypatch.setattr(registry, '_FAMILIES', dict(registry._FAMILIES))
+
   def corridor_family(name, **kwargs):
     return toy.Corridor(length=int(name), **kwargs)
 
