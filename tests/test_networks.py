@@ -10,6 +10,7 @@ import pytest
 
 from offline_rl import networks
 from offline_rl import specs
+from offline_rl.networks import conv
 from offline_rl.networks import dense
 
 TINY = dict(mlp_sizes=(16, 16), conv_channels=(4,), conv_blocks=1, entity_width=8,
@@ -205,3 +206,23 @@ def test_dense_layers_have_the_values_and_gradients_of_nn_dense(shape):
   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(plain)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   assert set(ours_module.init(jax.random.PRNGKey(1), x)['params']) == {'kernel', 'bias'}
+
+
+@pytest.mark.parametrize('shape, kernel, stride', [
+    ((3, 8, 8, 5), (3, 3), 2),  # the torso's downsampling stage (padding 0/1)
+    ((3, 7, 9, 5), (3, 3), 1),  # residual blocks and the decoder, odd sizes
+    ((2, 8, 8, 4), (1, 1), 1),  # the decoder's 1x1 convolution of the planes
+    ((2, 10, 10, 4), (5, 5), 3)])
+def test_conv_layers_have_the_values_and_gradients_of_nn_conv(shape, kernel, stride):
+  """conv.Conv (im2col then one GEMM) is nn.Conv: parameters, values, gradients."""
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  ours_module = conv.Conv(6, kernel, strides=stride)
+  plain_module = nn.Conv(6, kernel, strides=stride)
+  params = plain_module.init(jax.random.PRNGKey(1), x)
+  jax.tree.map(np.testing.assert_array_equal,
+               ours_module.init(jax.random.PRNGKey(1), x), params)
+  loss = lambda module: lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))
+  ours = jax.value_and_grad(loss(ours_module), (0, 1))(params, x)
+  plain = jax.value_and_grad(loss(plain_module), (0, 1))(params, x)
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(plain)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

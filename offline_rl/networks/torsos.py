@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from offline_rl.networks import conv
 from offline_rl.networks import dense
 
 
@@ -40,9 +41,9 @@ class ResidualBlock(nn.Module):
   def __call__(self, x):
     channels = x.shape[-1]
     y = nn.relu(x)
-    y = nn.Conv(channels, (3, 3))(y)
+    y = conv.Conv(channels, (3, 3))(y)
     y = nn.relu(y)
-    y = nn.Conv(channels, (3, 3))(y)
+    y = conv.Conv(channels, (3, 3))(y)
     return x + y
 
 
@@ -66,7 +67,7 @@ class ConvResNet(nn.Module):
   def __call__(self, x):
     for channels in self.channels:
       stride = 2 if min(x.shape[-3], x.shape[-2]) > 4 else 1
-      x = nn.Conv(channels, (3, 3), strides=(stride, stride))(x)
+      x = conv.Conv(channels, (3, 3), strides=(stride, stride))(x)
       for _ in range(self.blocks_per_stage):
         x = ResidualBlock()(x)
     x = nn.relu(x)
@@ -88,7 +89,7 @@ class SpatialDecoder(nn.Module):
   def __call__(self, features, planes):
     shape = planes.shape[:-1] + features.shape[-1:]
     x = jax.image.resize(features, shape, 'nearest')
-    x = nn.Conv(self.width, (3, 3))(x) + nn.Conv(self.width, (1, 1))(planes)
+    x = conv.Conv(self.width, (3, 3))(x) + conv.Conv(self.width, (1, 1))(planes)
     return nn.relu(x).reshape(shape[:-3] + (-1, self.width))
 
 
