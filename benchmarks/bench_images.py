@@ -8,7 +8,7 @@ actions) three BC networks at the default config train on the same random batche
   reference:  the same network with `nn.Conv` (XLA's convolution: the code before),
   flat:       the observation flattened to H*W*C floats, read by the 256-256 MLP.
 Their K-update calls alternate call by call (medians), so a change in the machine's
-load hits every side of a ratio. For the image network it also times the loss alone
+load hits every side of a ratio. For the image networks it also times the loss alone
 (forward) and its gradient (forward + backward) on one batch, and reads XLA's FLOP
 count of one update for each network: the ratio of FLOPs is what bounds the ratio of
 update rates once both run near the machine's matmul speed.
@@ -83,11 +83,11 @@ def compile_network(shape, batches, reference: bool) -> dict:
     scanned = update.lower(state, (), batches).compile()
     first = jax.tree.map(lambda x: x[0], batches)
     context = agent_lib.LossContext(None, (), jnp.int32(0))
-    loss = lambda p: agent.loss(p, context, first, jax.random.PRNGKey(2))[0]
-    forward = jax.jit(loss).lower(params).compile()
-    gradient = jax.jit(jax.grad(loss)).lower(params).compile()
+    loss = lambda p, b: agent.loss(p, context, b, jax.random.PRNGKey(2))[0]
+    forward = jax.jit(loss).lower(params, first).compile()
+    gradient = jax.jit(jax.grad(loss)).lower(params, first).compile()
   return dict(state=state, update=scanned, forward=forward, gradient=gradient,
-              params=params, flops_per_update=flops,
+              params=params, first=first, flops_per_update=flops,
               parameters=int(sum(np.size(x) for x in jax.tree.leaves(params))))
 
 
@@ -120,10 +120,10 @@ def measure(shape, batch_size: int, updates_per_call: int, calls: int) -> dict:
   for name in ('image', 'reference'):
     net = nets[name]
     passes[name] = {
-        'forward_ms': 1e3 * float(np.median(seconds(net['forward'], net['params'],
-                                                    calls=calls))),
+        'forward_ms': 1e3 * float(np.median(
+            seconds(net['forward'], net['params'], net['first'], calls=calls))),
         'forward_and_backward_ms': 1e3 * float(np.median(
-            seconds(net['gradient'], net['params'], calls=calls)))}
+            seconds(net['gradient'], net['params'], net['first'], calls=calls)))}
   flops = {name: net['flops_per_update'] for name, net in nets.items()}
   return {
       'shape': list(shape), 'batch_size': batch_size,
