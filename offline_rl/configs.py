@@ -48,8 +48,9 @@ def network_config(**overrides) -> config_dict.ConfigDict:
   """The network defaults (offline_rl.networks.NetworkConfig's fields): a 256-256 MLP.
 
   AlphaStar's structure (a pointer head over the units, a spatial head over the map,
-  scatter connections) is off by default: on Skirmish 8×8 it beats today's BC 62%
-  [56%, 68%] over 200 games but costs 9-11× its update on CPU (docs/learner.md).
+  scatter connections) is off by default: on Skirmish 8×8 it beat today's BC 62%
+  [56%, 68%] over 200 games (target 65%); its update costs 1.6-1.9× BC's on CPU
+  since the convolutions' gradients are GEMMs (docs/learner.md).
   Turn it on with STRUCTURED_NETWORK's fields."""
   c = config_dict.ConfigDict(dict(
       mlp_sizes=(256, 256), conv_channels=(32, 32), conv_blocks=1, entity_width=64,
