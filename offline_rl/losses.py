@@ -37,13 +37,14 @@ def network_inputs(batch: batch_lib.Batch, rating=None) -> networks.NetworkInput
   Args:
     batch: the training windows.
     rating: override of the rating input ([B] or scalar); default the episodes'
-      'rating' metadata (NaN becomes 0).
+      'rating' metadata, NaN where an episode has none (the network reads NaN as
+      no rating).
   """
   shift = lambda x: x[:, 1:]
   is_first = shift(batch.is_first)
   if rating is None:
-    rating = batch.metadata.get('rating', jnp.zeros(is_first.shape[:1], jnp.float32))
-  rating = jnp.nan_to_num(jnp.asarray(rating, jnp.float32))
+    rating = batch.metadata.get('rating', jnp.full(is_first.shape[:1], jnp.nan))
+  rating = jnp.asarray(rating, jnp.float32)
   rating = jnp.broadcast_to(rating.reshape(rating.shape + (1,) * (2 - rating.ndim)),
                             is_first.shape)
   return networks.NetworkInputs(

@@ -106,11 +106,15 @@ def tiny_cli(config, dataset):
 
 
 def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
+  """FT-BC's filter alone: without the rating input (which lets BC itself play the
+  top-rated half, test_rating_conditioning_plays_at_the_requested_level), BC imitates
+  the mixture and FT-BC on the top-rated half wins more."""
   from offline_rl.learner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   bc_dir, ft_dir = str(tmp_path / 'bc'), str(tmp_path / 'ftbc')
   bc_config = tiny_cli(experiment('bc', num_steps=300, eval_every=300),
                        corridor_dataset)
   bc_config.optimizer.learning_rate = 3e-3
+  bc_config.network.use_rating = False
   bc = experiment_lib.train(bc_config, bc_dir, progress=False)
   bc_eval = learner.read_metrics(bc_dir, 'eval')
   assert os.listdir(os.path.join(bc_dir, 'checkpoints')) == ['300']
@@ -118,6 +122,7 @@ def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
   ft_config = tiny_cli(experiment('ftbc', num_steps=200, eval_every=200,
                                   init_from=bc_dir), corridor_dataset)
   ft_config.optimizer.learning_rate = 1e-3
+  ft_config.network.use_rating = False
   assert ft_config.filters == 'rating>=1500'
   experiment_lib.train(ft_config, ft_dir, progress=False)
   ft_train = learner.read_metrics(ft_dir)

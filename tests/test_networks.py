@@ -111,6 +111,21 @@ def test_teacher_forcing_uses_the_given_function_and_greedy_is_deterministic(str
   jax.tree.map(np.testing.assert_array_equal, a.action, b.action)
 
 
+def test_a_missing_rating_reads_as_the_offset(strategy):
+  """A NaN rating (an episode without one) gives the logits of a rating equal to the
+  offset, which is what evaluation feeds when no rating is known; another rating
+  changes them (the input is read)."""
+  spec, net, params, apply = strategy
+  inputs = random_inputs(spec, jax.random.PRNGKey(5), 4, 1)
+  logits = lambda rating: np.asarray(apply(
+      params, inputs._replace(rating=jnp.full((4, 1), rating)), (),
+      jax.random.PRNGKey(6))[0].logits['function'])
+  missing = logits(jnp.nan)
+  assert np.isfinite(missing).all()
+  np.testing.assert_allclose(missing, logits(TINY['rating_offset']), atol=1e-6)
+  assert np.abs(missing - logits(2000.0)).max() > 1e-4
+
+
 def test_lstm_core_resets_at_episode_start():
   spec = strategy_spec(observation={'scalars': specs.ArraySpec((3,), 'float32')})
   net = networks.make_network(spec, dict(TINY, core='lstm', use_rating=False))

@@ -57,7 +57,8 @@ class NetworkInputs(NamedTuple):
     prev_action: pytree [B, T] int: the action taken at the previous step (zeros at
       the first step of an episode).
     is_first: [B, T] bool: resets the memory core.
-    rating: [B, T] float32: the acting player's rating (read when conditioning).
+    rating: [B, T] float32: the acting player's rating (read when conditioning),
+      NaN where none is known.
   """
   observation: PyTree
   legal_action_mask: PyTree | None
@@ -120,7 +121,8 @@ class NetworkConfig:
       learn Q: IQL, CQL).
     policy_from_q: the heads' logits are their Q-values (needs q_heads; CQL).
     use_prev_action: feed the previous action as an input.
-    use_rating: feed the player's rating as an input.
+    use_rating: feed the player's rating as an input (AlphaStar's MMR); a NaN
+      rating (none known) reads as the offset.
     rating_offset, rating_scale: the rating input is (rating - offset) / scale.
   """
   mlp_sizes: tuple[int, ...]
@@ -252,7 +254,11 @@ def encode(observation_shapes, action_spec, cfg: NetworkConfig, inputs: NetworkI
                        'encode vectors [X], unit lists [U, F] and planes [H, W, C]; '
                        'reshape it to one of those in the environment adapter.')
   if cfg.use_rating:
-    rating = (inputs.rating.astype(jnp.float32) - cfg.rating_offset) / cfg.rating_scale
+    # No rating (NaN: a dataset without ratings) reads as the offset, the input that
+    # evaluation without a rating gives: training and acting then agree.
+    rating = inputs.rating.astype(jnp.float32)
+    rating = jnp.where(jnp.isnan(rating), 0.0,
+                       (rating - cfg.rating_offset) / cfg.rating_scale)
     vectors.append(rating.reshape(rows, 1))
   if cfg.use_prev_action:
     for name, leaf in action_spec:
