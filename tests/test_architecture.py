@@ -18,7 +18,7 @@ LAYERS = {
     'core': ('offline_rl.specs', 'offline_rl.types', 'offline_rl.batch',
              'offline_rl.rollout', 'offline_rl.policies', 'offline_rl.cores',
              'offline_rl.ratings', 'offline_rl.agent', 'offline_rl.configs',
-             'offline_rl.errors'),
+             'offline_rl.errors', 'offline_rl.mcts'),
     'environments': ('offline_rl.environments',),
     'datasets': ('offline_rl.datasets',),
     'data': ('offline_rl.data',),

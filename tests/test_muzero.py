@@ -30,8 +30,10 @@ from offline_rl import learner
 from offline_rl import losses
 from offline_rl import specs
 from offline_rl import types
+from offline_rl.agents.muzero import losses as mzs_losses
 from offline_rl.agents.muzero import reanalyse
 from offline_rl.agents.muzero import search
+from offline_rl.networks import heads
 
 FUNCTIONS = 3
 
@@ -137,7 +139,7 @@ def test_sampled_search_never_chooses_an_illegal_action():
   config = mzs_config('mzs_mcts', num_simulations=16, num_samples=4)
   planner = agents.make('mzs_mcts', SPEC, config)
   model = planner.loss.args[0]
-  settings = search.SearchSettings(16, 'muzero', 4, 1.0)
+  settings = search.SearchSettings(16, 'muzero', 4, 1.0, 3)
   rows = 256
   key = jax.random.key(3)
   function_mask = jax.random.bernoulli(key, 0.5, (rows, 3)).at[:, 2].set(True)
@@ -167,7 +169,7 @@ def test_enumerated_search_never_chooses_an_illegal_action():
   config.muzero.update(num_samples=0, num_simulations=8)
   planner = agents.make('mzs_mcts', spec, config)
   model = planner.loss.args[0]
-  settings = search.SearchSettings(8, 'gumbel', 0, 0.9)
+  settings = search.SearchSettings(8, 'gumbel', 0, 0.9, 3)
   rows = 128
   legal = jax.random.bernoulli(jax.random.key(0), 0.3, (rows, 7)).at[:, 6].set(True)
   action, output, _ = search.search(
@@ -224,6 +226,28 @@ def test_nothing_past_the_episode_end_reaches_the_loss():
                noisy_grad, clean_grad)
 
 
+def test_past_an_episode_end_the_unroll_takes_every_action():
+  """Inside the episode the dynamics follow the logged actions; past its end (whose
+  padding here is one fixed action) they take every value of every head, so the
+  absorbing targets hold for any action a search takes there (on Corridor, search
+  found the last reward repeating after the end: docs/agents.md)."""
+  batch_size, time = 64, 4
+  is_last = np.zeros((batch_size, time), bool)
+  is_last[:, 2] = True
+  batch = windows.window(
+      action={'function': np.ones((batch_size, time), np.int32),
+              'arg': np.ones((batch_size, time), np.int32)},
+      is_last=is_last, mask=np.broadcast_to(np.arange(time) <= 2, (batch_size, time)))
+  action_spec = heads.ordered_action_spec(SPEC.action, SPEC.legal_action_mask)
+  for k in (1, 2, 3):
+    actions = mzs_losses.unroll_actions(action_spec, batch, k, jax.random.key(k))
+    logged = max(0, 2 - (k - 1))  # steps t whose action a_{t+k-1} was logged
+    for name, values in (('function', 3), ('arg', 2)):
+      action = np.asarray(actions[name])
+      np.testing.assert_array_equal(action[:, :logged], 1)
+      assert set(np.unique(action[:, logged:])) == set(range(values)), (k, name)
+
+
 def one_head_spec():
   return specs.EnvSpec(
       env_id='test/one-head', version='0', num_players=1,
@@ -250,7 +274,7 @@ def test_reanalyse_targets_equal_a_direct_mctx_search():
       observation={'obs': rng.normal(size=(batch_size, time, 4)).astype(np.float32)},
       legal_action_mask={'action': legal})
   key = jax.random.key(7)
-  settings = search.SearchSettings(12, 'gumbel', 0, 0.9)
+  settings = search.SearchSettings(12, 'gumbel', 0, 0.9, 3)
   targets = reanalyse.targets(model, settings, params, batch, key)
 
   represent_key, search_key = jax.random.split(key)
@@ -270,7 +294,7 @@ def test_reanalyse_targets_equal_a_direct_mctx_search():
                         value=root.value.reshape(rows),
                         embedding=root.embedding.reshape(rows, -1)),
       recurrent_fn, 12, invalid_actions=~jnp.asarray(legal[:, :].reshape(rows, 5)),
-      gumbel_scale=0.0)
+      max_depth=3, gumbel_scale=0.0)
   np.testing.assert_allclose(targets.policy.reshape(rows, 5), output.action_weights,
                              rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(targets.value.reshape(rows),

@@ -21,10 +21,14 @@ def search_settings(spec: specs.EnvSpec, section: dict) -> search.SearchSettings
   """The search knobs of the `muzero` section, checked against the action spec."""
   settings = search.SearchSettings(
       int(section['num_simulations']), str(section['search']),
-      int(section['num_samples']), float(section['gamma']))
+      int(section['num_samples']), float(section['gamma']),
+      int(section['unroll_steps']))
   if settings.search not in ('muzero', 'gumbel'):
     raise errors.ConfigError(f"muzero.search must be 'muzero' or 'gumbel', got "
                              f'{settings.search!r}.')
+  if settings.max_depth < 1:
+    raise errors.ConfigError(f'muzero.unroll_steps must be >= 1 (the model unroll, '
+                             f'and the depth of a search), got {settings.max_depth}.')
   if settings.num_simulations < 0 or settings.num_samples < 0:
     raise errors.ConfigError('muzero.num_simulations and muzero.num_samples must be '
                              '>= 0.')

@@ -66,10 +66,28 @@ def scale_gradient(x, scale: float):
   return x * scale + jax.lax.stop_gradient(x) * (1.0 - scale)
 
 
-def unroll(model, params, batch: batch_lib.Batch, key, steps: int):
+def unroll_actions(action_spec, batch: batch_lib.Batch, k: int, key) -> dict:
+  """The actions [B, T] per head driving unroll step k: the logged a_{t+k-1} where
+  step t+k-1 carries one, else uniformly random values.
+
+  Past an episode's end the model is trained as absorbing; with the logged padding
+  (one fixed action) it learned that for that action only, and search, which takes
+  every action there, found the rewards of the last step repeating: on Corridor the
+  root Q-values reached 6 at 32 simulations and 26 at 128 in a game whose returns lie
+  in [-1, 1], and more simulations lost (docs/agents.md). Random actions there, as
+  muzero-general pads its unrolls, teach the absorbing state for all of them."""
+  carries = ahead(losses.trained_steps(batch), k - 1)
+  keys = jax.random.split(key, len(action_spec))
+  return {name: jnp.where(carries, ahead(batch.action[name][:, 1:], k - 1),
+                          jax.random.randint(head_key, carries.shape, 0,
+                                             leaf.num_values))
+          for head_key, (name, leaf) in zip(keys, action_spec.items())}
+
+
+def unroll(model, action_spec, params, batch: batch_lib.Batch, key, steps: int):
   """The model unrolled `steps` steps from every step of the windows along the logged
-  actions: a list over k = 0..K of (logits dict [B, T, V], value [B, T], reward [B, T]
-  (None at k = 0), embedding [B*T, D])."""
+  actions (`unroll_actions`): a list over k = 0..K of (logits dict [B, T, V], value
+  [B, T], reward [B, T] (None at k = 0), embedding [B*T, D])."""
   root = losses.forward(model.network, params, batch, key)
   actions = losses.logged_actions(batch)
   shape = root.value.shape
@@ -78,7 +96,8 @@ def unroll(model, params, batch: batch_lib.Batch, key, steps: int):
   embedding = flat(root.embedding)
   out = [(root.logits, root.value, None, embedding)]
   for k in range(1, steps + 1):
-    action = jax.tree.map(lambda a: flat(ahead(a, k - 1)), actions)
+    action = jax.tree.map(flat, unroll_actions(action_spec, batch, k,
+                                               jax.random.fold_in(key, 3000 + k)))
     embedding, reward = model.dynamics(params, scale_gradient(embedding, 0.5), action)
     logits, _, value = model.predict(
         params, embedding, jax.random.fold_in(key, k),
@@ -111,7 +130,7 @@ def mzs_loss(model, settings: search.SearchSettings, teacher_network, action_spe
   their policy targets and value bootstraps from a search with the target network
   (`reanalyse.targets`), the others from the logged data."""
   steps = int(cfg['unroll_steps'])
-  predictions = unroll(model, params, batch, key, steps)
+  predictions = unroll(model, action_spec, params, batch, key, steps)
   target_value = jax.lax.stop_gradient(
       losses.forward(model.network, context.target, batch, key).value)
   num_reanalysed = round(float(cfg['reanalyse_fraction']) * batch.reward.shape[0])

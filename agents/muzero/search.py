@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import mctx
 
+from offline_rl import mcts
 from offline_rl.networks import heads as heads_lib
 
 
@@ -34,11 +35,14 @@ class SearchSettings(NamedTuple):
     search: 'muzero' (PUCT, mctx.muzero_policy) or 'gumbel' (mctx.gumbel_muzero_policy).
     num_samples: S sampled joint actions per node; 0 enumerates a one-head action.
     gamma: the discount between model steps.
+    max_depth: the deepest node of a tree, in model steps: the model's training
+      unroll K, beyond which its rewards and values were never trained.
   """
   num_simulations: int
   search: str
   num_samples: int
   gamma: float
+  max_depth: int
 
 
 class Node(NamedTuple):
@@ -117,16 +121,9 @@ def search(model, settings: SearchSettings, params, embedding, legal_action_mask
                                              root_key, legal_action_mask)
   root = mctx.RootFnOutput(prior_logits=prior, value=value,
                            embedding=Node(embedding, children))
-  step = recurrent_fn(model, settings)
-  if settings.search == 'muzero':
-    output = mctx.muzero_policy(
-        params, search_key, root, step, settings.num_simulations,
-        invalid_actions=~valid, dirichlet_fraction=0.0,
-        temperature=0.0 if greedy else 1.0)
-  else:
-    output = mctx.gumbel_muzero_policy(
-        params, search_key, root, step, settings.num_simulations,
-        invalid_actions=~valid, gumbel_scale=0.0 if greedy else 1.0)
+  output = mcts.search(params, search_key, root, recurrent_fn(model, settings), valid,
+                       kind=settings.search, num_simulations=settings.num_simulations,
+                       max_depth=settings.max_depth, temperature=0.0 if greedy else 1.0)
   action = {name: jnp.take_along_axis(c, output.action[:, None], axis=1)[:, 0]
             for name, c in children.items()}
   return action, output, children

@@ -20,7 +20,8 @@ in benchmarks/bench_adapters.py and docs/adapters.md.
 Params (`SearchParams`) are the search knobs; `num_simulations`, `value` and
 `num_rollouts` set array shapes and loop lengths, so they are static pytree fields:
 changing them recompiles, changing `temperature` or `dirichlet_fraction` does not.
-mctx's `invalid_actions` (True = illegal) is formed only at the call into mctx.
+The search is `offline_rl.mcts.search`, the one call into mctx that MZS-MCTS makes too
+(it forms mctx's `invalid_actions`, True = illegal, from the legal mask).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from offline_rl import mcts
 from offline_rl import types
 from offline_rl.environments.adapters import _deps
 from offline_rl.environments.adapters import turns
@@ -138,12 +140,10 @@ class _Search:
         prior_logits=jnp.where(legal, 0.0, _NEG),
         value=self.value(params, game, value_key)[None],
         embedding=root_game)
-    output = mctx.muzero_policy(
-        params, search_key, root, self.recurrent_fn,
-        num_simulations=params.num_simulations,
-        invalid_actions=~legal,  # mctx: True = illegal.
-        dirichlet_fraction=params.dirichlet_fraction,
-        temperature=params.temperature)
+    output = mcts.search(params, search_key, root, self.recurrent_fn, legal,
+                         kind='muzero', num_simulations=params.num_simulations,
+                         temperature=params.temperature,
+                         dirichlet_fraction=params.dirichlet_fraction)
     return output.action[0]
 
   def follow(self, state: SearchState, timestep: types.TimeStep) -> SearchState:

@@ -1,0 +1,55 @@
+"""One call into mctx for every planner: MZS-MCTS (a learned model,
+`offline_rl.agents.muzero.search`) and the pgx search bots (the true game,
+`offline_rl.environments.adapters.pgx_bots`).
+
+It chooses the mctx policy and converts the platform's `legal_action_mask` (True =
+legal) into mctx's `invalid_actions` (True = illegal) at the call, the one place
+that convention crosses. The model enters as mctx's own data and callable:
+
+    output = mcts.search(params, key, root, recurrent_fn, legal_action_mask,
+                         kind='gumbel', num_simulations=32, max_depth=5)
+
+Letters: B searches, A actions of a node.
+"""
+from __future__ import annotations
+
+import jax
+import mctx
+
+KINDS = ('muzero', 'gumbel')
+
+
+def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
+           legal_action_mask: jax.Array, *, kind: str, num_simulations: int,
+           max_depth: int | None = None, temperature=1.0,
+           dirichlet_fraction=0.0) -> mctx.PolicyOutput:
+  """One batched search from `root`.
+
+  Args:
+    params: handed to `recurrent_fn(params, key, action [B], embedding) ->
+      (mctx.RecurrentFnOutput, embedding)`.
+    root: mctx.RootFnOutput, prior logits [B, A], value [B], embedding.
+    legal_action_mask: [B, A] bool, True = legal at the root.
+    kind: 'muzero' (PUCT, mctx.muzero_policy) or 'gumbel' (Gumbel MuZero,
+      mctx.gumbel_muzero_policy, Danihelka et al. 2022).
+    num_simulations: simulations per search.
+    max_depth: the deepest node, in steps from the root (None: as deep as the
+      simulations reach). A learned model is trusted only as far as it was unrolled.
+    temperature: muzero: the visit counts' temperature of the played action (0: the
+      most visited); gumbel: the scale of the root's Gumbel noise (0: the best child).
+    dirichlet_fraction: muzero only: the weight of Dirichlet noise on the root prior.
+
+  Returns:
+    mctx.PolicyOutput: action [B], action_weights [B, A], search_tree.
+  """
+  if kind == 'muzero':
+    return mctx.muzero_policy(
+        params, key, root, recurrent_fn, num_simulations,
+        invalid_actions=~legal_action_mask, max_depth=max_depth,
+        dirichlet_fraction=dirichlet_fraction, temperature=temperature)
+  if kind == 'gumbel':
+    return mctx.gumbel_muzero_policy(
+        params, key, root, recurrent_fn, num_simulations,
+        invalid_actions=~legal_action_mask, max_depth=max_depth,
+        gumbel_scale=temperature)
+  raise ValueError(f'mcts.search: kind must be one of {KINDS}, got {kind!r}.')
