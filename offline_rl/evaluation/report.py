@@ -110,13 +110,15 @@ def group_table(s: analysis.SingleAgentSummary) -> Table:
 
 
 def win_matrix_table(s: analysis.TwoPlayerSummary) -> Table:
+  """Strongest first; the columns are numbered by the `#` column, so the matrix stays
+  a few characters wide per player however long the names (it fits a 1280 px page)."""
   from offline_rl import ratings  # pylint: disable=g-import-not-at-top
   rates = ratings.win_rate_matrix(s.counts)
   order = list(np.argsort(-s.ratings.rating))
-  names = [s.counts.names[i] for i in order]
-  rows = [[names[a]] + ['' if a == b else _pct(rates[order[a], order[b]])
-                        for b in range(len(order))] for a in range(len(order))]
-  return Table(['row beats column'] + names, rows)
+  rows = [[s.counts.names[i], str(a + 1)] + ['' if i == j else _pct(rates[i, j])
+                                             for j in order]
+          for a, i in enumerate(order)]
+  return Table(['row beats column', '#'] + [str(b + 1) for b in range(len(order))], rows)
 
 
 # Plots ---------------------------------------------------------------------------------
@@ -381,15 +383,23 @@ def console_tables(summaries) -> list[tuple[str, Table]]:
   return out
 
 
-def print_summaries(summaries) -> None:
-  """Prints the summary tables with rich."""
+def rich_table(title: str, table: Table):
+  """`table` as a rich Table that never cuts a player's name: the first column keeps
+  its full width and the others wrap (a long word folds) instead of ending in '…'."""
+  from rich import table as rich_table_lib  # pylint: disable=g-import-not-at-top
+  t = rich_table_lib.Table(title=title)
+  names = max([len(table.header[0])] + [len(row[0]) for row in table.rows])
+  t.add_column(table.header[0], no_wrap=True, min_width=names)
+  for h in table.header[1:]:
+    t.add_column(h, overflow='fold')
+  for row in table.rows:
+    t.add_row(*row)
+  return t
+
+
+def print_summaries(summaries, console=None) -> None:
+  """Prints the summary tables with rich (to `console`, by default the terminal)."""
   from rich import console as rich_console  # pylint: disable=g-import-not-at-top
-  from rich import table as rich_table  # pylint: disable=g-import-not-at-top
-  console = rich_console.Console()
+  console = console or rich_console.Console()
   for title, table in console_tables(summaries):
-    t = rich_table.Table(title=title)
-    for h in table.header:
-      t.add_column(h)
-    for row in table.rows:
-      t.add_row(*row)
-    console.print(t)
+    console.print(rich_table(title, table))
