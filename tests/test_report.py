@@ -113,3 +113,20 @@ def test_html_report_fits_a_1280_px_window(written, tmp_path):
   width, scroll, right = map(int, re.search(r'data-fit="(\d+) (\d+) (\d+)"', dom).groups())
   assert 1200 <= width <= 1280  # The window's width, less a scroll bar.
   assert scroll <= width and right <= width, (width, scroll, right)
+
+
+def test_learning_curves_draw_the_validation_loss_beside_the_training_loss(tmp_path):
+  """A run that logged validation_* columns gets them dashed in its training metric's
+  panel; a run without them keeps one line; no panel is a validation metric."""
+  runs = {'bc': 'step,loss,validation_loss,action/accuracy,validation_action/accuracy\n'
+                '10,2.0,2.2,0.3,0.25\n20,1.5,1.9,0.4,0.3\n',
+          'ftbc': 'step,loss,action/accuracy\n10,1.4,0.4\n20,1.2,0.5\n'}
+  logs = {}
+  for name, text in runs.items():
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'train.csv').write_text(text)
+    logs[name] = report.read_training_logs(str(tmp_path / name))
+  panels = report.plot_learning_curves(logs, str(tmp_path / 'curves.png'))
+  assert panels == {'train/action/accuracy': ['bc', 'bc (validation)', 'ftbc'],
+                    'train/loss': ['bc', 'bc (validation)', 'ftbc']}
+  assert (tmp_path / 'curves.png').stat().st_size > 0
