@@ -60,9 +60,10 @@ def get_config(variant: str = 'default') -> config_dict.ConfigDict:
   # A network sized for two CPU cores: 10 minutes in all, recording and games included.
   network = dict(mlp_sizes=(128,), conv_channels=(16,), conv_blocks=0, entity_width=32,
                  entity_layers=1, entity_heads=2)
+  # validation_fraction: episodes held out; the learning curves show their loss.
   train_common = dict(num_steps=1500, batch_size=128, updates_per_call=50,
                       log_every=50, checkpoint_every=500, eval_every=0,
-                      network=config_dict.ConfigDict(network))
+                      validation_fraction=0.1, network=config_dict.ConfigDict(network))
   c.agents = [
       _agent('bc', 'experiments/bc.py:bc', dict(train_common)),
       _agent('ftbc', 'experiments/bc.py:ftbc', dict(train_common, num_steps=500),
@@ -102,7 +103,7 @@ def get_config(variant: str = 'default') -> config_dict.ConfigDict:
     c.data.num_episodes = 24
     c.data.num_envs = 24
     tiny = dict(num_steps=20, batch_size=32, updates_per_call=10, log_every=10,
-                checkpoint_every=20, eval_every=0)
+                checkpoint_every=20, eval_every=0, validation_fraction=0.2)
     net = config_dict.ConfigDict(dict(mlp_sizes=(32,), conv_channels=(8,),
                                       entity_width=16))
     c.agents = [

@@ -8,7 +8,9 @@ Fields:
   dataset: path of the RLDS dataset (set on the command line).
   filters: episode filter string (offline_rl.data.filters grammar), e.g.
     'rating>=1200' or 'rating>=1200,outcome==1'; '' keeps every episode.
-  validation_fraction: episodes held out of the 'train' split.
+  validation_fraction: episodes held out of the 'train' split; when > 0 the learner
+    logs the loss on them (filtered alike) at every log step ('validation_*' columns
+    of train.csv).
   num_actions: the number of discrete actions of a dataset whose spec lacks it (a
     foreign RLDS dataset's scalar integer action); 0: the spec's, else max + 1 of the
     data's values.

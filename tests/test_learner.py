@@ -13,6 +13,7 @@ import numpy as np
 import optax
 import pytest
 
+from offline_rl import agent as agent_lib
 from offline_rl import agents
 from offline_rl import data
 from offline_rl import learner
@@ -58,8 +59,9 @@ def corridor_path(env):
 def corridor_data(env, batch_size=32, seed=0, **kwargs):
   """Windows of the strong bot's seat, through the data layer's one sampler."""
   kwargs.setdefault('filters', 'rating>=1500')
+  kwargs.setdefault('validation_fraction', 0.0)
   return data.make_iterator(corridor_path(env), batch_size=batch_size, unroll_length=1,
-                            seed=seed, validation_fraction=0.0, **kwargs)
+                            seed=seed, **kwargs)
 
 
 def params_equal(a, b):
@@ -360,3 +362,43 @@ def test_a_haiku_network_trains(env, tmp_path):
   assert rows[-1]['action/accuracy'] > 0.85
   results = learner.evaluate(env, agent.make_policy(run.params), [toy.bot(0.3)], 100)
   assert results['win_rate'] > 0.8
+
+
+def test_validation_loss_is_logged_on_held_out_episodes_and_resumes_exactly(
+    env, bc_agent, tmp_path):
+  """At every log step train.csv holds the loss on fixed batches of the held-out
+  split: it is the agent's loss on those batches at that step's params (recomputed
+  here), it differs from the training loss, and a resumed run logs the same values."""
+  def split(name):
+    return corridor_data(env, split=name, validation_fraction=0.25)
+
+  def run(workdir, config=None, **kwargs):
+    return learner.Learner(bc_agent, split('train'), config or tiny_config(),
+                           str(tmp_path / workdir), validation=split('validation'),
+                           progress=False, **kwargs)
+
+  whole = run('whole')
+  final = whole.train()
+  rows = learner.read_metrics(str(tmp_path / 'whole'))
+  assert [r['step'] for r in rows] == [10, 20, 30]
+  for row in rows:
+    assert np.isfinite(row['validation_loss']) and row['validation_loss'] != row['loss']
+    assert 0 <= row['validation_action/accuracy'] <= 1
+  # The same number from the agent's loss on the first batches of the held-out split.
+  held_out = split('validation')
+  context = agent_lib.LossContext(final.target, None, final.step)
+  losses = [float(bc_agent.loss(final.params, context, next(held_out),
+                                jax.random.PRNGKey(0))[0])
+            for _ in range(learner.VALIDATION_BATCHES)]
+  np.testing.assert_allclose(rows[-1]['validation_loss'], np.mean(losses), rtol=1e-5)
+
+  def crash_at_25(params, step):
+    if step == 25:
+      raise Crash
+    return {}
+  with pytest.raises(Crash):
+    run('resumed', tiny_config(eval_every=5), eval_fn=crash_at_25).train()
+  assert_resumes_exactly(run('resumed'), final, 'batch_index')
+  resumed = learner.read_metrics(str(tmp_path / 'resumed'))
+  assert ([r['validation_loss'] for r in resumed]
+          == [r['validation_loss'] for r in rows])

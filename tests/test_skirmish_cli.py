@@ -12,11 +12,25 @@ def _run(*args, timeout=600):
                         capture_output=True, text=True, timeout=timeout)
 
 
-def test_ladder_prints_ratings_and_unknown_action_fails(capsys):
+def test_ladder_prints_each_maps_ratings_and_unknown_action_fails(capsys):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from offline_rl import errors  # pylint: disable=g-import-not-at-top
   from offline_rl.commands import skirmish  # pylint: disable=g-import-not-at-top
-  skirmish.main(['offline-rl skirmish', 'ladder'])
-  out = capsys.readouterr().out
-  assert 'Ladder (weak to strong)' in out and '95% CI' in out
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(['offline-rl skirmish'])
+  saved = flags.FLAGS.size
+  try:
+    for size in (8, 16):
+      flags.FLAGS.size = size
+      skirmish.main(['offline-rl skirmish', 'ladder'])
+      out = capsys.readouterr().out
+      assert 'Ladder (weak to strong)' in out and '95% CI' in out
+      assert f'skirmish/{size}x{size}' in out
+    flags.FLAGS.size = 32
+    with pytest.raises(errors.UserError, match='No calibrated ladder for skirmish/32x32'):
+      skirmish.main(['offline-rl skirmish', 'ladder'])
+  finally:
+    flags.FLAGS.size = saved
   with pytest.raises(SystemExit, match="unknown action 'dance'; known actions: calibrate"):
     skirmish.main(['offline-rl skirmish', 'dance'])
 

@@ -18,7 +18,9 @@ Skill knobs:
     out of a fight), and that workers are pulled to defend the base.
 
 Names are '<archetype>-<level>' with level 0 (weakest) .. 7 (strongest), plus 'random'.
-`ladder(env)` returns the calibrated, rated ladder shipped in `ladder.json`.
+Strength depends on the map (a rush that wins on 8x8 can lose on 16x16), so each map
+has its own calibration: `ladder(env)` returns the rated ladder of env's map, shipped
+in `ladder-<H>x<H>.json`, and `bot(name, env)` carries that map's rating.
 
 A bot reads its observation by the names of `rules.UNIT`, `rules.PLANE` and
 `rules.SCALAR`, the layout the game builds it with. Letters: U unit slots, C cells.
@@ -34,11 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from offline_rl import errors
 from offline_rl import types
 from offline_rl.environments.skirmish import rules as R
 from offline_rl.environments.skirmish.game import argmin_first
 
-LADDER_FILE = os.path.join(os.path.dirname(__file__), 'ladder.json')
 
 
 class BotParams(NamedTuple):
@@ -430,43 +432,51 @@ def bot(name: str, env=None, rating: float | None = None) -> types.Policy:
 
   Args:
     name: e.g. 'rush-3'; unknown names raise a KeyError listing the known ones.
-    env: the Skirmish environment (accepted for symmetry with `ladder`; bots read the
-      map size from the observation).
-    rating: its rating; by default the calibrated one from ladder.json, else NaN.
+    env: the Skirmish environment it plays in, whose map's calibration gives its
+      rating (bots themselves read the map size from the observation).
+    rating: its rating; by default the calibrated one of env's map, else NaN (no
+      env, or a map without a shipped calibration).
   """
-  del env
   archetype, level = _parse(name)
   if rating is None:
-    rating = _ratings().get(name, float('nan'))
+    entry = calibration_record(env).get('ratings', {}).get(name) if env is not None else None
+    rating = entry['rating'] if entry else float('nan')
   return types.Policy(policy_id=f'bot/{name}', apply=bot_apply,
                       params=make_params(archetype, level), rating=float(rating))
 
 
-@functools.lru_cache(maxsize=1)
-def _load_ladder_file() -> dict:
-  if not os.path.exists(LADDER_FILE):
+def ladder_file(env) -> str:
+  """Where the calibration of env's map is shipped: `ladder-<H>x<H>.json` here."""
+  map_name = env.spec.env_id.rpartition('/')[2]
+  return os.path.join(os.path.dirname(__file__), f'ladder-{map_name}.json')
+
+
+def calibration_record(env) -> dict:
+  """The calibration record of env's map (`calibration.calibrate`'s), {} if none."""
+  return _load_record(ladder_file(env))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_record(path: str) -> dict:
+  if not os.path.exists(path):
     return {}
-  with open(LADDER_FILE) as f:
+  with open(path) as f:
     return json.load(f)
 
 
-def _ratings() -> dict:
-  return {name: entry['rating']
-          for name, entry in _load_ladder_file().get('ratings', {}).items()}
+def ladder(env) -> list[types.Policy]:
+  """The graded ladder of env's map, weakest first, with its calibrated ratings.
 
-
-def ladder(env=None) -> list[types.Policy]:
-  """The graded ladder, weakest first, with calibrated ratings from ladder.json.
-
-  The ladder was chosen by `offline-rl skirmish calibrate` on the default map so that
-  neighbouring levels win about 60-80% of their games against each other.
+  `offline-rl skirmish calibrate` chose it on that map so that neighbouring levels win
+  about 60-80% of their games against each other.
   """
-  data = _load_ladder_file()
-  if not data.get('ladder'):
-    raise FileNotFoundError(f'No calibrated ladder in {LADDER_FILE}; run '
-                            '`offline-rl skirmish calibrate --output=' + LADDER_FILE + '`.')
-  ratings = _ratings()
-  return [bot(name, env, rating=ratings[name]) for name in data['ladder']]
+  record = calibration_record(env)
+  if not record.get('ladder'):
+    path = ladder_file(env)
+    raise errors.UserError(
+        f'No calibrated ladder for {env.spec.env_id} ({path}); run `offline-rl skirmish '
+        f'calibrate --size={env.size} --output={path}`.')
+  return [bot(name, rating=record['ratings'][name]['rating']) for name in record['ladder']]
 
 
 def stack_params(policies) -> BotParams:

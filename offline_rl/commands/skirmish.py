@@ -3,13 +3,15 @@
 Actions:
   calibrate   play a round robin of bots, fit Bradley-Terry ratings with bootstrap
               intervals, choose the smooth ladder and write the calibration JSON.
-  ladder      print the shipped ladder with its ratings.
+  ladder      print the ladder shipped for the map (--size) with its ratings.
   replay      write a self-contained HTML replay viewer (alias: view): of a recorded
               game (--record=game.npz: seed + actions) or of a live game between two
               bots (--bot0, --bot1), which is also saved as a record (--save_record).
 
 Examples:
-  offline-rl skirmish calibrate --size=16 --games_per_pair=16 --output=ladder.json
+  offline-rl skirmish calibrate --size=8 --games_per_pair=16 \
+      --output=environments/skirmish/ladder-8x8.json
+  offline-rl skirmish ladder --size=8
   offline-rl skirmish replay --bot0=rush-6 --bot1=economic-5 --seed=3 --output=game.html
   offline-rl skirmish replay --record=game.npz --output=game.html
 """
@@ -83,8 +85,10 @@ def _calibrate() -> None:
 
 def _ladder() -> None:
   from offline_rl.environments.skirmish import bots  # pylint: disable=g-import-not-at-top
-  with open(bots.LADDER_FILE) as f:
-    _print_ratings(json.load(f))
+  from offline_rl.environments.skirmish import game  # pylint: disable=g-import-not-at-top
+  env = game.Skirmish(FLAGS.size)
+  bots.ladder(env)  # A map without a shipped calibration fails here, saying how to make one.
+  _print_ratings(bots.calibration_record(env))
 
 
 def _replay() -> None:

@@ -5,7 +5,9 @@
 bots of one family share one compiled program), fits ratings with bootstrap intervals
 (`offline_rl.ratings`, the mean held at 1000) and picks the longest ladder whose
 neighbouring levels are predicted to win 60-80% against each other. The record it
-returns is what `environments/skirmish/ladder.json` holds.
+returns is what `environments/skirmish/ladder-<H>x<H>.json` holds for each map
+(`bots.ladder_file(env)`): a bot's strength depends on the map, so each is calibrated
+on its own.
 
 Letters: B bots.
 """
@@ -20,7 +22,7 @@ from offline_rl import ratings as ratings_lib
 from offline_rl.environments.skirmish import bots
 from offline_rl.evaluation import matches
 
-# Calibrated pool on the default map: every archetype at every level, plus random.
+# The calibrated pool: every archetype at every level, plus random.
 DEFAULT_POOL = tuple(bots.names())
 # Few games a pair: virtual games (half won) between every pair that met keep a
 # perfect record finite, in place of the Gaussian prior of larger tournaments.

@@ -110,13 +110,15 @@ def group_table(s: analysis.SingleAgentSummary) -> Table:
 
 
 def win_matrix_table(s: analysis.TwoPlayerSummary) -> Table:
+  """Strongest first; the columns are numbered by the `#` column, so the matrix stays
+  a few characters wide per player however long the names (it fits a 1280 px page)."""
   from offline_rl import ratings  # pylint: disable=g-import-not-at-top
   rates = ratings.win_rate_matrix(s.counts)
   order = list(np.argsort(-s.ratings.rating))
-  names = [s.counts.names[i] for i in order]
-  rows = [[names[a]] + ['' if a == b else _pct(rates[order[a], order[b]])
-                        for b in range(len(order))] for a in range(len(order))]
-  return Table(['row beats column'] + names, rows)
+  rows = [[s.counts.names[i], str(a + 1)] + ['' if i == j else _pct(rates[i, j])
+                                             for j in order]
+          for a, i in enumerate(order)]
+  return Table(['row beats column', '#'] + [str(b + 1) for b in range(len(order))], rows)
 
 
 # Plots ---------------------------------------------------------------------------------
@@ -226,43 +228,62 @@ def read_training_logs(workdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]
   return {k: (np.asarray(x), np.asarray(y)) for k, (x, y) in curves.items() if x}
 
 
+def _validation_of(metric: str) -> str:
+  """'train/loss' -> 'train/validation_loss' (<log file>/<column>): the learner's
+  held-out twin of a metric."""
+  log, _, column = metric.partition('/')
+  return f'{log}/validation_{column}'
+
+
 def _curve_metrics(logs: dict[str, dict[str, Any]]) -> list[str]:
+  """Up to 4 panels, losses first; a validation metric shares its training twin's."""
   metrics = sorted({m for curves in logs.values() for m in curves})
+  validation = {_validation_of(m) for m in metrics}
+  metrics = [m for m in metrics if m not in validation]
   preferred = [m for m in metrics if 'loss' in m or 'accuracy' in m or 'win' in m]
   return (preferred or metrics)[:4]
 
 
 def plot_learning_curves(logs: dict[str, dict[str, Any]], path: str,
-                         offsets: dict[str, float] | None = None) -> bool:
-  """One panel per metric (losses first), one line per player; False if no logs.
+                         offsets: dict[str, float] | None = None) -> dict[str, list[str]]:
+  """One panel per metric (losses first), one line per player, dashed in the same
+  colour for the metric on the held-out validation episodes where the run logged it.
+  Returns {panel: its lines' labels}, empty (and nothing drawn) without logs.
 
   `offsets` shifts a player's steps (a fine-tuning run continues its parent's).
   """
   metrics = _curve_metrics(logs)
   if not metrics:
-    return False
+    return {}
   offsets = offsets or {}
   plt = _pyplot()
   cols = min(2, len(metrics))
   rows = (len(metrics) + cols - 1) // cols
   fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.3 * rows), squeeze=False)
+  panels = {}
   for ax, metric in zip(axes.flat, metrics):
     for name, curves in sorted(logs.items()):
-      if metric in curves:
-        x, y = curves[metric]
-        ax.plot(x + offsets.get(name, 0.0), y, label=name, lw=1.2,
-                marker='o' if len(x) < 30 else None, ms=3)
+      colour = None
+      for key, label, style in ((metric, name, '-'),
+                                (_validation_of(metric), f'{name} (validation)', '--')):
+        if key in curves:
+          x, y = curves[key]
+          line, = ax.plot(x + offsets.get(name, 0.0), y, style, label=label, lw=1.2,
+                          color=colour, marker='o' if len(x) < 30 else None, ms=3)
+          colour = line.get_color()
     ax.set_title(metric)
+    panels[metric] = [line.get_label() for line in ax.get_lines()]
     ax.set_xlabel('update step')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   for ax in list(axes.flat)[len(metrics):]:
     ax.axis('off')
-  fig.suptitle('Training curves (from the run directories\' CSV logs)')
+  fig.suptitle('Training curves (from the run directories\' CSV logs; dashed: '
+               'held-out validation episodes)')
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
-  return True
+  return panels
 
 
 # The whole report ---------------------------------------------------------------------
@@ -381,15 +402,23 @@ def console_tables(summaries) -> list[tuple[str, Table]]:
   return out
 
 
-def print_summaries(summaries) -> None:
-  """Prints the summary tables with rich."""
+def rich_table(title: str, table: Table):
+  """`table` as a rich Table that never cuts a player's name: the first column keeps
+  its full width and the others wrap (a long word folds) instead of ending in '…'."""
+  from rich import table as rich_table_lib  # pylint: disable=g-import-not-at-top
+  t = rich_table_lib.Table(title=title)
+  names = max([len(table.header[0])] + [len(row[0]) for row in table.rows])
+  t.add_column(table.header[0], no_wrap=True, min_width=names)
+  for h in table.header[1:]:
+    t.add_column(h, overflow='fold')
+  for row in table.rows:
+    t.add_row(*row)
+  return t
+
+
+def print_summaries(summaries, console=None) -> None:
+  """Prints the summary tables with rich (to `console`, by default the terminal)."""
   from rich import console as rich_console  # pylint: disable=g-import-not-at-top
-  from rich import table as rich_table  # pylint: disable=g-import-not-at-top
-  console = rich_console.Console()
+  console = console or rich_console.Console()
   for title, table in console_tables(summaries):
-    t = rich_table.Table(title=title)
-    for h in table.header:
-      t.add_column(h)
-    for row in table.rows:
-      t.add_row(*row)
-    console.print(t)
+    console.print(rich_table(title, table))

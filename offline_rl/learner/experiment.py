@@ -40,13 +40,15 @@ def load_dataset(config):
   return dataset
 
 
-def make_iterator(config):
-  """The training iterator of `config.dataset` through offline_rl.data."""
+def make_iterator(config, split: str = 'train', dataset=None):
+  """The iterator of `split` ('train' or 'validation': the held-out
+  `validation_fraction` of the episodes, filtered alike) of `config.dataset` through
+  offline_rl.data; `dataset` is the loaded `config.dataset` when the caller has it."""
   from offline_rl import data  # pylint: disable=g-import-not-at-top
   iterator = data.make_iterator(
-      load_dataset(config), batch_size=int(config.batch_size),
+      load_dataset(config) if dataset is None else dataset, batch_size=int(config.batch_size),
       unroll_length=int(config.unroll_length), seed=int(config.seed),
-      filters=config.filters or None, split='train',
+      filters=config.filters or None, split=split,
       validation_fraction=float(config.validation_fraction),
       drop_nonfinite=bool(config.get('drop_nonfinite', False)),
       skip_no_choice=bool(config.get('skip_no_choice', False)),
@@ -57,6 +59,21 @@ def make_iterator(config):
                     'values): skipped (skip_no_choice).', iterator.skipped_no_choice,
                     total)
   return iterator
+
+
+def make_validation_iterator(config, dataset):
+  """The held-out episodes the learner scores at every log step, or None when
+  `validation_fraction` is 0."""
+  if float(config.validation_fraction) <= 0:
+    return None
+  try:
+    return make_iterator(config, 'validation', dataset)
+  except errors.UserError as error:
+    raise errors.ConfigError(
+        f'The validation split (validation_fraction={config.validation_fraction}, '
+        f'filtered alike) gives no window: {errors.one_line(error)} Raise '
+        'validation_fraction, or set it to 0 to train without a validation loss.'
+    ) from error
 
 
 def eval_fn_from_config(config, agent, top_rating):
@@ -115,14 +132,16 @@ def train(config, workdir: str, progress: bool = True):
   from offline_rl import learner as learner_lib
   check_config(config)
   with rundir.RunLock(workdir):  # One writer per run directory.
-    iterator = make_iterator(config)
+    dataset = load_dataset(config)
+    iterator = make_iterator(config, 'train', dataset)
+    validation = make_validation_iterator(config, dataset)
     try:
       agent = agent_lib.make(config.agent, iterator.spec, config)
       holder = {}
       eval_fn = eval_fn_from_config(config, agent,
                                     lambda: holder['learner'].meta.get('top_rating'))
       learner = learner_lib.Learner(agent, iterator, config, workdir, eval_fn=eval_fn,
-                                    progress=progress)
+                                    validation=validation, progress=progress)
       holder['learner'] = learner
       try:
         learner.train()
@@ -130,4 +149,6 @@ def train(config, workdir: str, progress: bool = True):
         learner.close()
     finally:
       iterator.close()
+      if validation is not None:
+        validation.close()
   return learner

@@ -22,11 +22,14 @@ and a teacher. The learner owns everything else:
   * Orbax checkpoints of params, target, optimiser state, step, RNG key and every
     process's data-iterator position, written collectively: a resumed run continues
     exactly where it stopped, and a run may resume on another number of processes;
+  * the validation loss: given a validation iterator (the held-out split), the loss
+    and its metrics on `VALIDATION_BATCHES` fixed batches of it, in one compiled
+    call at every log step, logged beside the training metrics as 'validation_*';
   * CSV + TensorBoard logs, a rich progress bar with rate and ETA, a periodic
     evaluation hook, and a clear error when the loss stops being finite: all on
     process 0 only.
 
-Letters: K updates per call, B batch, T unroll length.
+Letters: K updates per call, V validation batches, B batch, T unroll length.
 """
 from __future__ import annotations
 
@@ -55,6 +58,10 @@ from offline_rl.learner import writers
 
 PyTree = Any
 EvalFn = Callable[[PyTree, int], Mapping[str, float]]
+# Validation batches drawn once from the held-out split: every log step scores the
+# same windows (one key for the losses' sampling too), so the curve moves only with
+# the params.
+VALIDATION_BATCHES = 4
 
 
 @flax.struct.dataclass
@@ -109,6 +116,24 @@ def make_update(loss_fn, optimizer: optax.GradientTransformation,
   def update(state: TrainState, teacher, batches):
     return jax.lax.scan(lambda s, b: one_update(s, teacher, b), state, batches)
   return update
+
+
+def make_validate(loss_fn):
+  """Builds `validate(params, context, batches, key) -> metrics`: the loss and its
+  metrics averaged over the V batches of `batches` (a Batch stacked [V, B, T+1, ...]),
+  each scored with the same `key`."""
+  def validate(params, context, batches, key):
+    def score(carry, batch):
+      loss, metrics = loss_fn(params, context, batch, key)
+      return carry, dict(metrics, loss=loss)
+    _, metrics = jax.lax.scan(score, None, batches)
+    return jax.tree.map(jnp.mean, metrics)
+  return validate
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_validate(loss_fn, replicated):
+  return jax.jit(make_validate(loss_fn), out_shardings=replicated)
 
 
 @functools.lru_cache(maxsize=16)
@@ -184,7 +209,7 @@ class Learner:
   """
 
   def __init__(self, agent, iterator, config, workdir: str, *,
-               eval_fn: EvalFn | None = None, progress: bool = True,
+               eval_fn: EvalFn | None = None, validation=None, progress: bool = True,
                tensorboard: bool = True):
     """Args:
       agent: an agent from `offline_rl.agents.make`.
@@ -196,6 +221,8 @@ class Learner:
       workdir: the run directory; an existing checkpoint there is resumed.
       eval_fn: `(params, step) -> {name: value}`, run every `eval_every` steps and
         at the end; logged under 'eval'.
+      validation: an iterator of held-out batches (as `iterator`), or None; its first
+        `VALIDATION_BATCHES` batches are scored at every log step.
       progress: show a rich progress bar.
       tensorboard: also write TensorBoard events.
     """
@@ -219,6 +246,12 @@ class Learner:
         agent.loss, config.optimizer.to_json(), self.num_steps, agent.target,
         self.replicated)
     self._stack = jax.jit(_stack)
+    self._validate = self._validation_batches = None
+    if validation is not None:
+      self._validate = _compiled_validate(agent.loss, self.replicated)
+      _, self._validation_batches = self._draw(validation, VALIDATION_BATCHES)
+      self._validation_key = jax.random.fold_in(
+          jax.random.PRNGKey(int(config.seed)), VALIDATION_BATCHES)
     self.checkpointer = ckpt_lib.Checkpointer(
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
     if self.is_writer:
@@ -299,24 +332,29 @@ class Learner:
           'another count. Resume on as many processes.')
 
   # --------------------------------------------------------------- training ----
-  def _next_group(self, count: int):
-    """The next `count` global batches stacked [K, B, ...], B split over the devices.
+  def _draw(self, iterator, count: int):
+    """(this process's rows, the global batches): the next `count` batches of
+    `iterator` stacked [K, B, ...], B split over the devices.
 
     The iterator yields this process's rows of each batch: its `next_many(count)`
     (one compiled sampling call in the memory backend) when it has one, else `count`
     calls of `next()` stacked in one jit.
     """
-    next_many = getattr(self.iterator, 'next_many', None)
+    next_many = getattr(iterator, 'next_many', None)
     if next_many is not None:
       local = next_many(count)
     else:
-      local = self._stack([next(self.iterator) for _ in range(count)])
+      local = self._stack([next(iterator) for _ in range(count)])
     size = np.shape(local.mask)[1] * jax.process_count()
     if size % self.mesh.size:
       raise ValueError(f'The batch size {size} does not divide over '
                        f'{self.mesh.size} devices; choose a multiple of '
                        f'{self.mesh.size} or set num_devices.')
-    stacked = jax.make_array_from_process_local_data(self.batch_sharding, local)
+    return local, jax.make_array_from_process_local_data(self.batch_sharding, local)
+
+  def _next_group(self, count: int):
+    """The next `count` training batches (`_draw`); notes the top rating seen."""
+    local, stacked = self._draw(self.iterator, count)
     if 'rating' in local.metadata:  # One transfer per call, not one per batch.
       ratings = np.asarray(local.metadata['rating']).reshape(-1)
       ratings = ratings[np.isfinite(ratings)]
@@ -331,6 +369,13 @@ class Learner:
     holds each process's iterator position (gathered here)."""
     self.checkpointer.save(step, self.state.params, self._train_tree(self.state),
                            {'iterators': gather_json(iterator_state), 'run': self.meta})
+
+  def _validation_metrics(self) -> dict[str, float]:
+    """The loss and its metrics on the validation batches, named 'validation_*'."""
+    context = agent_lib.LossContext(self.state.target, self.teacher, self.state.step)
+    metrics = local_copy(self._validate(self.state.params, context,
+                                        self._validation_batches, self._validation_key))
+    return {f'validation_{k}': float(v) for k, v in metrics.items()}
 
   def _evaluate(self, step: int, writer) -> dict:
     results = dict(self.eval_fn(local_copy(self.state.params), step))
@@ -378,12 +423,16 @@ class Learner:
           sums[name] = sums.get(name, 0.0) + float(np.sum(values))
         calls += done
         window_steps += done
-        if writer is not None and (_time_to(step, previous, int(self.config.log_every))
-                                   or step == self.num_steps):
+        log = (_time_to(step, previous, int(self.config.log_every))
+               or step == self.num_steps)
+        # Every process joins the validation call: it is one program over the mesh.
+        validation = (self._validation_metrics() if log and self._validate is not None
+                      else {})
+        if writer is not None and log:
           elapsed = time.perf_counter() - window_start
           scalars = {k: v / calls for k, v in sums.items()}
           scalars['steps_per_second'] = window_steps / max(elapsed, 1e-9)
-          writer.write('train', step, scalars)
+          writer.write('train', step, {**scalars, **validation})
           sums, calls = {}, 0
           window_start, window_steps = time.perf_counter(), 0
         if _time_to(step, previous, int(self.config.checkpoint_every)):
