@@ -34,6 +34,7 @@ import jax
 import numpy as np
 
 from offline_rl import cores
+from offline_rl import errors
 from offline_rl import rollout
 from offline_rl import specs
 from offline_rl import types
@@ -290,7 +291,10 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
   if process == 0:
     _prepare(path, digest, len(plan), num_episodes, log or (lambda *_: None))
   cores.wait_for_processes('offline_rl record: prepared')
-  resumed = {s['file'] for s in writer_lib.read_progress(tmp)['shards']}
+  prepared = writer_lib.read_progress(tmp)
+  if prepared is None:
+    raise _not_shared(tmp, process)
+  resumed = {s['file'] for s in prepared['shards']}
   unfinished = [i for i in range(len(plan))
                 if writer_lib.shard_file(i, file_format) not in resumed]
   mine = unfinished[process::num_processes]
@@ -320,7 +324,10 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
   seconds = time.perf_counter() - start
   by_file = {s['file']: writer_lib.ShardInfo(**s)
              for s in writer_lib.read_all_progress(tmp)['shards']}
-  finished = [by_file[writer_lib.shard_file(i, file_format)] for i in range(len(plan))]
+  files = [writer_lib.shard_file(i, file_format) for i in range(len(plan))]
+  if not set(files) <= set(by_file):
+    raise _not_shared(tmp, process)
+  finished = [by_file[f] for f in files]
   # Every process has read the progress files before process 0 removes them.
   cores.wait_for_processes('offline_rl record: read')
   if process == 0:
@@ -341,6 +348,13 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
       'resumed': bool(resumed), 'resumed_shards': len(resumed),
       'seconds': seconds, 'steps_per_second': new_steps / max(seconds, 1e-9),
   }
+
+
+def _not_shared(tmp: pathlib.Path, process: int) -> errors.UserError:
+  return errors.UserError(
+      f'process {process} does not see every process\'s part of the recording in '
+      f'{tmp}: the destination of a recording in several processes must be on a file '
+      'system they all share (docs/scaling.md).')
 
 
 def _prepare(path: pathlib.Path, digest: str, num_shards: int, num_episodes: int,
