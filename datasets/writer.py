@@ -2,8 +2,9 @@
 
 A dataset is written into a hidden temporary directory next to its destination
 (`.NAME.incomplete`), one shard at a time; each finished shard is renamed into place and
-recorded in `progress.json` (in a recording of several processes, process i records its
-own in `progress-i.json`), so an interrupted run can resume from its finished shards.
+recorded in the progress file of the process that wrote it (`progress-i.json`; a
+resumed recording gathers them into `progress.json` first), so an interrupted run can
+resume from its finished shards.
 Only `finalize` writes `dataset_info.json` / `features.json` and renames the directory
 to its destination: until then nothing loads as a dataset. `finalize` may be run again
 after an interruption: shards it already renamed stay where they are.
