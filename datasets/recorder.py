@@ -294,6 +294,11 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
   prepared = writer_lib.read_progress(tmp)
   if prepared is None:
     raise _not_shared(tmp, process)
+  if prepared['config'] != digest:
+    raise errors.UserError(
+        f'process {process} was given other settings than process 0 for {path}: run '
+        'the same command (environment, matchups, episodes, seed, shards) on every '
+        'process.')
   resumed = {s['file'] for s in prepared['shards']}
   unfinished = [i for i in range(len(plan))
                 if writer_lib.shard_file(i, file_format) not in resumed]

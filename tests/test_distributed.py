@@ -19,6 +19,7 @@ import pytest
 from offline_rl import cores
 from offline_rl import data
 from offline_rl import datasets
+from offline_rl import errors
 from offline_rl import learner
 from offline_rl.environments import make
 from offline_rl.environments import toy
@@ -176,10 +177,10 @@ def test_two_processes_record_like_one(tmp_path):
 
 
 def test_a_recording_of_two_processes_resumes_in_one(tmp_path, monkeypatch):
-  """Process 1 of 2 records shards 1 and 3 into its own progress file; the run stops
-  before the merge; one process resumes it, records shards 0 and 2, and writes the
-  dataset of an uninterrupted run. A merge interrupted after it moved the shards
-  resumes too."""
+  """Process 1 of 2 records shards 1 and 3 into its own progress file (and refuses
+  other settings than process 0's); the run stops before the merge; one process
+  resumes it, records shards 0 and 2, and writes the dataset of an uninterrupted run.
+  A merge interrupted after it moved the shards resumes too."""
   env = make('toy/corridor-v0', length=5, max_steps=12)
   matchups = [(toy.bot(0.9, 1500.0), toy.bot(0.3, 800.0))]
   kwargs = dict(num_episodes=8, episodes_per_shard=2, num_envs=2, progress=False)
@@ -199,6 +200,8 @@ def test_a_recording_of_two_processes_resumes_in_one(tmp_path, monkeypatch):
     patch.setattr(jax, 'process_count', lambda: 2)
     patch.setattr(cores, 'wait_for_processes',
                   lambda name: stop() if name.endswith('recorded') else None)
+    with pytest.raises(errors.UserError, match='other settings than process 0'):
+      datasets.record(env, matchups, path, log=None, **{**kwargs, 'seed': 1})
     with pytest.raises(KeyboardInterrupt):
       datasets.record(env, matchups, path, log=None, **kwargs)
   tmp = writer_lib.incomplete_dir(path)
