@@ -11,8 +11,8 @@ devices once, then.
   core; `offline_rl.rollout.shard` splits the games over the devices, one core each
   (Skirmish: 1.9x the single-device rate on 2 cores, docs/skirmish.md).
 * `start_processes(...)`: joins JAX's multi-process runtime (`jax.distributed`), so
-  that `jax.devices()` lists every process's devices (docs/scaling.md);
-  `wait_for_processes(name)` is its barrier.
+  that `jax.devices()` lists every process's devices (docs/scaling.md). Its barrier,
+  `wait_for_processes(name)`, may be called at any time after it.
 """
 from __future__ import annotations
 
