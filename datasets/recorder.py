@@ -10,6 +10,11 @@ its own key `fold_in(key(seed), shard_index)`: shards are independent, so an int
 recording resumes from its finished shards and produces the same dataset as an
 uninterrupted one. Atomicity and layout: see `writer`.
 
+In a run of several processes (`jax.distributed`, docs/scaling.md) every process calls
+`record` alike: each rolls out its share of the unfinished shards into the same
+temporary directory, keeping its own progress file, and after a barrier process 0
+merges them into the one dataset a single process writes, byte for byte.
+
 A game of a P-player environment becomes P RLDS episodes, one per seat, each holding
 that seat's observations, actions, rewards and legal-action masks (as in AlphaStar
 Unplugged). Letters: C steps per chunk, N parallel environments, P seats.
@@ -28,6 +33,8 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from offline_rl import cores
+from offline_rl import errors
 from offline_rl import rollout
 from offline_rl import specs
 from offline_rl import types
@@ -179,7 +186,7 @@ def _record_shard(env, policies, shard_index, games, *, seed, num_envs, chunk_st
   run = _cached_run(env, policies, chunk_steps)
   params = tuple(p.params for p in policies)
   cutter = _EpisodeCutter(num_envs)
-  done, steps = 0, 0
+  done = 0
   max_chunks = (games // max(num_envs, 1) + 2) * (spec.max_episode_steps // chunk_steps
                                                   + 2) * 4
   for chunk in itertools.islice(_host_chunks(env, run, params, state), max_chunks):
@@ -190,12 +197,11 @@ def _record_shard(env, policies, shard_index, games, *, seed, num_envs, chunk_st
       for seat in range(spec.num_players):
         shard_writer.add(seat_episode(spec, game, seat),
                          game_metadata(spec, policies, returns, length, seat, seed))
-      steps += length
     added = len(finished[:games - done])
     done += added
     on_games(added)
     if done >= games:
-      return steps
+      return
   raise RuntimeError(
       f'{spec.env_id}: only {done} of {games} games finished after {max_chunks} '
       f'chunks of {chunk_steps} steps; does the environment end its episodes within '
@@ -236,12 +242,17 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
     chunk_steps: steps per compiled rollout call (default: max_episode_steps, at
       most 256).
     overwrite: replace an existing dataset at `path`.
-    log: where to say whether the run resumed or started clean (None: silent).
+    log: where to say whether the run resumed or started clean (None: silent;
+      process 0 alone says it).
+
+  In a run of several JAX processes, every process calls `record` with the same
+  arguments and returns once the dataset is whole (see the module docstring).
 
   Returns:
     A dict: path, games, episodes, steps (RLDS steps, all seats), env_steps (game
-    steps), shards, resumed (bool), resumed_shards, seconds, steps_per_second
-    (environment steps of this run, resumed shards excluded).
+    steps), shards, resumed (bool), resumed_shards, seconds (until every process
+    finished its shards), steps_per_second (environment steps of this run, all
+    processes together, resumed shards excluded).
 
   Raises:
     ValueError: bad arguments (a matchup with the wrong number of seats, ...).
@@ -275,17 +286,97 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
   num_envs = max(1, min(num_envs, max(games for _, games in plan)))
   digest = _config_digest(env, matchups, num_episodes, seed, num_envs, file_format,
                           episodes_per_shard, chunk_steps)
-  say = log or (lambda *_: None)
+  process, num_processes = jax.process_index(), jax.process_count()
   tmp = writer_lib.incomplete_dir(path)
-  finished: list[writer_lib.ShardInfo] = []
+  if process == 0:
+    _prepare(path, digest, len(plan), num_episodes, log or (lambda *_: None))
+  cores.wait_for_processes('offline_rl record: prepared')
+  prepared = writer_lib.read_progress(tmp)
+  if prepared is None:
+    raise _not_shared(tmp, process)
+  if prepared['config'] != digest:
+    raise errors.UserError(
+        f'process {process} was given other settings than process 0 for {path}: run '
+        'the same command (environment, matchups, episodes, seed, shards) on every '
+        'process.')
+  resumed = {s['file'] for s in prepared['shards']}
+  unfinished = [i for i in range(len(plan))
+                if writer_lib.shard_file(i, file_format) not in resumed]
+  mine = unfinished[process::num_processes]
+  features = features_lib.episode_features(spec)
+  layout = features_lib.Layout(features)
+
+  total_games = sum(g for _, g in plan)
+  done_games = total_games - sum(plan[i][1] for i in unfinished)
+  label = spec.env_id if num_processes == 1 else (
+      f'{spec.env_id}, process 0\'s {len(mine)} of {len(unfinished)} shards')
+  bar = _Progress(progress and process == 0,
+                  done_games + sum(plan[i][1] for i in mine), done_games, label)
+  start = time.perf_counter()
+  mine_finished = {'config': digest, 'shards': []}
+  try:
+    for shard_index in mine:
+      m, games = plan[shard_index]
+      shard_writer = writer_lib.ShardWriter(tmp, shard_index, layout, file_format)
+      _record_shard(
+          env, matchups[m], shard_index, games, seed=seed, num_envs=num_envs,
+          chunk_steps=chunk_steps, shard_writer=shard_writer, on_games=bar.advance)
+      mine_finished['shards'].append(vars(shard_writer.close()))
+      writer_lib.write_progress(tmp, mine_finished, process)
+  finally:
+    bar.close()
+  cores.wait_for_processes('offline_rl record: recorded')
+  seconds = time.perf_counter() - start
+  by_file = {s['file']: writer_lib.ShardInfo(**s)
+             for s in writer_lib.read_all_progress(tmp)['shards']}
+  files = [writer_lib.shard_file(i, file_format) for i in range(len(plan))]
+  if not set(files) <= set(by_file):
+    raise _not_shared(tmp, process)
+  finished = [by_file[f] for f in files]
+  # Every process has read the progress files before process 0 removes them.
+  cores.wait_for_processes('offline_rl record: read')
+  if process == 0:
+    extra = {'recording': {
+        'seed': seed, 'num_episodes': num_episodes, 'num_envs': num_envs,
+        'chunk_steps': chunk_steps, 'episodes_per_shard': episodes_per_shard,
+        'matchups': [[{'policy_id': p.policy_id, 'rating': _json_float(p.rating)}
+                      for p in m] for m in matchups]}}
+    writer_lib.finalize(tmp, path, spec, features, finished, file_format, extra)
+  cores.wait_for_processes('offline_rl record: merged')
+  episodes = sum(s.num_episodes for s in finished)
+  steps = sum(int(np.sum(s.metadata['length'])) for s in finished)
+  new_steps = sum(int(np.sum(s.metadata['length'])) for s in finished
+                  if s.file not in resumed) // spec.num_players
+  return {
+      'path': str(path), 'games': total_games, 'episodes': episodes,
+      'steps': steps, 'env_steps': steps // spec.num_players, 'shards': len(finished),
+      'resumed': bool(resumed), 'resumed_shards': len(resumed),
+      'seconds': seconds, 'steps_per_second': new_steps / max(seconds, 1e-9),
+  }
+
+
+def _not_shared(tmp: pathlib.Path, process: int) -> errors.UserError:
+  return errors.UserError(
+      f'process {process} does not see every process\'s part of the recording in '
+      f'{tmp}: the destination of a recording in several processes must be on a file '
+      'system they all share (docs/scaling.md).')
+
+
+def _prepare(path: pathlib.Path, digest: str, num_shards: int, num_episodes: int,
+             say) -> None:
+  """Process 0's part before any shard is recorded: keeps the finished shards of an
+  interrupted recording with the same settings (gathered from every process's
+  progress file into `progress.json`), else starts clean."""
+  tmp = writer_lib.incomplete_dir(path)
+  finished = []
   if tmp.exists():
-    previous = writer_lib.read_progress(tmp)
-    if previous is not None and previous.get('config') == digest:
-      finished = [writer_lib.ShardInfo(**s) for s in previous['shards']]
+    previous = writer_lib.read_all_progress(tmp)
+    if previous is not None and previous['config'] == digest:
+      finished = previous['shards']
       for partial in tmp.glob('*.partial'):
         partial.unlink()
       say(f'Resuming the interrupted recording in {tmp}: {len(finished)} of '
-          f'{len(plan)} shards were already done.')
+          f'{num_shards} shards were already done.')
     else:
       shutil.rmtree(tmp)
       say(f'Starting clean: {tmp} held an unfinished recording with different '
@@ -294,44 +385,9 @@ def record(env, matchups: Sequence[Sequence[types.Policy]], path, *,
   else:
     writer_lib.make_incomplete_dir(path)
     say(f'Starting a new recording of {num_episodes} games into {path}.')
-  resumed_shards = len(finished)
-  progress_state = {'config': digest, 'shards': [vars(s) for s in finished]}
-  writer_lib.write_progress(tmp, progress_state)
-  features = features_lib.episode_features(spec)
-  layout = features_lib.Layout(features)
-
-  total_games = sum(g for _, g in plan)
-  done_games = sum(g for _, g in plan[:resumed_shards])
-  bar = _Progress(progress, total_games, done_games, spec.env_id)
-  start = time.perf_counter()
-  new_steps = 0
-  try:
-    for shard_index in range(resumed_shards, len(plan)):
-      m, games = plan[shard_index]
-      shard_writer = writer_lib.ShardWriter(tmp, shard_index, layout, file_format)
-      new_steps += _record_shard(
-          env, matchups[m], shard_index, games, seed=seed, num_envs=num_envs,
-          chunk_steps=chunk_steps, shard_writer=shard_writer, on_games=bar.advance)
-      finished.append(shard_writer.close())
-      progress_state['shards'].append(vars(finished[-1]))
-      writer_lib.write_progress(tmp, progress_state)
-  finally:
-    bar.close()
-  seconds = time.perf_counter() - start
-  extra = {'recording': {
-      'seed': seed, 'num_episodes': num_episodes, 'num_envs': num_envs,
-      'chunk_steps': chunk_steps, 'episodes_per_shard': episodes_per_shard,
-      'matchups': [[{'policy_id': p.policy_id, 'rating': _json_float(p.rating)}
-                    for p in m] for m in matchups]}}
-  writer_lib.finalize(tmp, path, spec, features, finished, file_format, extra)
-  episodes = sum(s.num_episodes for s in finished)
-  steps = sum(int(np.sum(s.metadata['length'])) for s in finished)
-  return {
-      'path': str(path), 'games': total_games, 'episodes': episodes,
-      'steps': steps, 'env_steps': steps // spec.num_players, 'shards': len(finished),
-      'resumed': resumed_shards > 0, 'resumed_shards': resumed_shards,
-      'seconds': seconds, 'steps_per_second': new_steps / max(seconds, 1e-9),
-  }
+  writer_lib.write_progress(tmp, {'config': digest, 'shards': finished})
+  for gathered in writer_lib.process_progress_files(tmp):
+    gathered.unlink()
 
 
 def _json_float(x: float):

@@ -2,9 +2,12 @@
 
 A dataset is written into a hidden temporary directory next to its destination
 (`.NAME.incomplete`), one shard at a time; each finished shard is renamed into place and
-recorded in `progress.json`, so an interrupted run can resume from its finished shards.
+recorded in the progress file of the process that wrote it (`progress-i.json`; a
+resumed recording gathers them into `progress.json` first), so an interrupted run can
+resume from its finished shards.
 Only `finalize` writes `dataset_info.json` / `features.json` and renames the directory
-to its destination: until then nothing loads as a dataset.
+to its destination: until then nothing loads as a dataset. `finalize` may be run again
+after an interruption: shards it already renamed stay where they are.
 
 Final layout (what `tfds.builder_from_directory` reads):
   dataset_info.json, features.json          TFDS metadata (split 'train', shard lengths)
@@ -100,6 +103,11 @@ class _RecordFile:
     self._writer.close()
 
 
+def shard_file(index: int, file_format: str) -> str:
+  """The name of shard `index` in the temporary directory (until `finalize`)."""
+  return f'shard-{index:05d}.{file_format}'
+
+
 class ShardWriter:
   """Writes one shard of episodes; `close()` renames it into place atomically."""
 
@@ -107,7 +115,7 @@ class ShardWriter:
                file_format: str):
     self.directory, self.index, self.layout = directory, index, layout
     self.file_format = file_format
-    self.file = f'shard-{index:05d}.{file_format}'
+    self.file = shard_file(index, file_format)
     self._partial = directory / (self.file + '.partial')
     self._records = _RecordFile(self._partial, file_format)
     self.num_bytes = 0
@@ -135,17 +143,49 @@ class ShardWriter:
                      self.metadata, self._records.checksums)
 
 
-def write_progress(directory: pathlib.Path, progress: dict):
-  tmp = directory / (PROGRESS + '.tmp')
+def _progress_path(directory: pathlib.Path, process: int | None) -> pathlib.Path:
+  return directory / (PROGRESS if process is None else f'progress-{process}.json')
+
+
+def write_progress(directory: pathlib.Path, progress: dict, process: int | None = None):
+  """Writes `progress` ({'config', 'shards'}) atomically: to `progress.json`, or to
+  process `process`'s own file."""
+  path = _progress_path(directory, process)
+  tmp = path.with_name(path.name + '.tmp')
   tmp.write_text(json.dumps(progress))
-  os.replace(tmp, directory / PROGRESS)
+  os.replace(tmp, path)
 
 
 def read_progress(directory: pathlib.Path) -> dict | None:
+  """`progress.json` (None: no such file, or unreadable)."""
+  return _read_json(directory / PROGRESS)
+
+
+def _read_json(path: pathlib.Path) -> dict | None:
   try:
-    return json.loads((directory / PROGRESS).read_text())
+    return json.loads(path.read_text())
   except (OSError, ValueError):
     return None
+
+
+def process_progress_files(directory: pathlib.Path) -> list[pathlib.Path]:
+  """The progress files of single processes (`progress-i.json`) in `directory`."""
+  return sorted(directory.glob('progress-*.json'))
+
+
+def read_all_progress(directory: pathlib.Path) -> dict | None:
+  """`progress.json` and every process's file merged: {'config', 'shards'}, each shard
+  once. None when a file is unreadable or the files disagree on 'config'."""
+  merged = read_progress(directory)
+  for path in process_progress_files(directory):
+    part = _read_json(path)
+    if part is None or (merged is not None and part.get('config') != merged['config']):
+      return None
+    merged = merged or {'config': part['config'], 'shards': []}
+    merged['shards'] += part['shards']
+  if merged is not None:
+    merged['shards'] = list({s['file']: s for s in merged['shards']}.values())
+  return merged
 
 
 def finalize(directory: pathlib.Path, destination: pathlib.Path,
@@ -161,7 +201,8 @@ def finalize(directory: pathlib.Path, destination: pathlib.Path,
   files = []
   for i, shard in enumerate(shards):
     final = template.sharded_filepath(shard_index=i, num_shards=num_shards)
-    os.replace(directory / shard.file, final)
+    if not os.path.exists(final):  # Else an interrupted finalize has moved it.
+      os.replace(directory / shard.file, final)
     files.append(pathlib.Path(os.fspath(final)).name)
   identity = tfds.core.DatasetIdentity(
       name=name, version=tfds.core.Version('1.0.0'), data_dir=os.fspath(directory),
@@ -200,7 +241,8 @@ def finalize(directory: pathlib.Path, destination: pathlib.Path,
   sidecar = {'format_version': FORMAT_VERSION, 'env_spec': json.loads(spec.to_json()),
              'files': files, **extra}
   (directory / SIDE_CAR).write_text(json.dumps(sidecar, indent=1))  # Keeps head order.
-  (directory / PROGRESS).unlink(missing_ok=True)
+  for path in [directory / PROGRESS, *process_progress_files(directory)]:
+    path.unlink(missing_ok=True)
   if destination.exists():
     shutil.rmtree(destination)
   os.replace(directory, destination)

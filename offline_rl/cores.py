@@ -11,7 +11,8 @@ devices once, then.
   core; `offline_rl.rollout.shard` splits the games over the devices, one core each
   (Skirmish: 1.9x the single-device rate on 2 cores, docs/skirmish.md).
 * `start_processes(...)`: joins JAX's multi-process runtime (`jax.distributed`), so
-  that `jax.devices()` lists every process's devices (docs/scaling.md).
+  that `jax.devices()` lists every process's devices (docs/scaling.md). Its barrier,
+  `wait_for_processes(name)`, may be called at any time after it.
 """
 from __future__ import annotations
 
@@ -96,3 +97,11 @@ def start_processes(coordinator_address: str = '', num_processes: int = 0,
           'SLURM, Kubernetes or Cloud TPU with --distributed (docs/scaling.md).'
       ) from error
   return jax.process_index(), jax.process_count()
+
+
+def wait_for_processes(name: str) -> None:
+  """Returns once every process of a multi-process run has called it with `name`; at
+  once in a run of one process."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)

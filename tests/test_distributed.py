@@ -2,7 +2,9 @@
 as two processes on localhost (two forced CPU devices each) equals one process with the
 same global batch, a checkpoint written by two processes resumes in one and one written
 by one resumes in two, and each process's iterator yields its share of the global batch
-and resumes on another process count (docs/scaling.md)."""
+and resumes on another process count; `offline-rl data record` and `tournament` in two
+processes write what one process writes (docs/scaling.md)."""
+import filecmp
 import json
 import os
 import shutil
@@ -14,11 +16,14 @@ import jax
 import numpy as np
 import pytest
 
+from offline_rl import cores
 from offline_rl import data
 from offline_rl import datasets
+from offline_rl import errors
 from offline_rl import learner
 from offline_rl.environments import make
 from offline_rl.environments import toy
+from offline_rl.datasets import writer as writer_lib
 from offline_rl.evaluation import store as store_lib
 
 # Sums over 2 or 4 devices reduce in different orders: after 30 Adam updates the
@@ -135,6 +140,89 @@ def test_two_processes_play_a_tournament_like_one(tmp_path):
   records = [sorted(json.dumps(r, sort_keys=True) for r in store_lib.ResultsStore(p)
                     .records()) for p in (one, two)]
   assert records[0] == records[1] and len(records[0]) > 5
+
+
+def assert_same_files(a, b) -> None:
+  """The directories `a` and `b` hold the same files, byte for byte."""
+  names = sorted(os.listdir(a))
+  assert names == sorted(os.listdir(b))
+  for name in names:
+    assert filecmp.cmp(os.path.join(a, name), os.path.join(b, name), shallow=False), name
+
+
+def test_two_processes_record_like_one(tmp_path):
+  """`offline-rl data record` in two `jax.distributed` processes splits the shards
+  between them and merges them into the dataset one process writes: every file
+  (shards, dataset_info.json, features.json, offline_rl.json, episodes.npz) byte for
+  byte, since each shard is rolled out from its own key whoever records it."""
+  def start(dest, flags=()):
+    command = [sys.executable, '-c', 'from offline_rl import cli; cli.run()', 'data',
+               'record', dest, '--env=toy/corridor-v0',
+               '--env_kwargs={"length": 5, "max_steps": 12}',
+               '--matchup=corridor-bot-0.9@1500,corridor-bot-0.3@800',
+               '--num_episodes=8', '--episodes_per_shard=2', '--num_envs=2',
+               '--progress=false', *flags]
+    return subprocess.Popen(command, env=dict(os.environ, JAX_PLATFORMS='cpu'),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
+  address = f'--coordinator_address=localhost:{_free_port()}'
+  workers = [start(one)] + [start(two, (address, '--num_processes=2',
+                                         f'--process_id={i}')) for i in range(2)]
+  outputs = [w.communicate(timeout=600) for w in workers]
+  for worker, (_, err) in zip(workers, outputs):
+    assert worker.returncode == 0, err[-3000:]
+  assert '(4 shards, 2 processes)' in outputs[1][0] and 'recorded' not in outputs[2][0]
+  assert_same_files(one, two)
+  assert datasets.load(two).num_episodes == 16
+
+
+def test_a_recording_of_two_processes_resumes_in_one(tmp_path, monkeypatch):
+  """Process 1 of 2 records shards 1 and 3 into its own progress file (and refuses
+  other settings than process 0's); the run stops before the merge; one process
+  resumes it, records shards 0 and 2, and writes the dataset of an uninterrupted run.
+  A merge interrupted after it moved the shards resumes too."""
+  env = make('toy/corridor-v0', length=5, max_steps=12)
+  matchups = [(toy.bot(0.9, 1500.0), toy.bot(0.3, 800.0))]
+  kwargs = dict(num_episodes=8, episodes_per_shard=2, num_envs=2, progress=False)
+  fresh, path = tmp_path / 'fresh', tmp_path / 'resumed'
+  datasets.record(env, matchups, fresh, log=None, **kwargs)
+
+  def stop(*_, **__):
+    raise KeyboardInterrupt('simulated stop')
+  # Process 0 prepares the directory, then stops before its first shard is done.
+  with monkeypatch.context() as patch:
+    patch.setattr(writer_lib.ShardWriter, 'close', stop)
+    with pytest.raises(KeyboardInterrupt):
+      datasets.record(env, matchups, path, log=None, **kwargs)
+  # Process 1 records its share, and the run stops at the barrier before the merge.
+  with monkeypatch.context() as patch:
+    patch.setattr(jax, 'process_index', lambda: 1)
+    patch.setattr(jax, 'process_count', lambda: 2)
+    patch.setattr(cores, 'wait_for_processes',
+                  lambda name: stop() if name.endswith('recorded') else None)
+    with pytest.raises(errors.UserError, match='other settings than process 0'):
+      datasets.record(env, matchups, path, log=None, **{**kwargs, 'seed': 1})
+    with pytest.raises(KeyboardInterrupt):
+      datasets.record(env, matchups, path, log=None, **kwargs)
+  tmp = writer_lib.incomplete_dir(path)
+  progress = json.loads((tmp / 'progress-1.json').read_text())
+  assert [s['file'] for s in progress['shards']] == ['shard-00001.tfrecord',
+                                                     'shard-00003.tfrecord']
+  messages = []
+  info = datasets.record(env, matchups, path, log=messages.append, **kwargs)
+  assert info['resumed_shards'] == 2 and '2 of 4 shards' in messages[0]
+  assert_same_files(fresh, path)
+
+  # A merge stopped after moving the shards into their final names.
+  path = tmp_path / 'merge'
+  with monkeypatch.context() as patch:
+    patch.setattr(np, 'savez', stop)
+    with pytest.raises(KeyboardInterrupt):
+      datasets.record(env, matchups, path, log=None, **kwargs)
+  assert not path.exists()
+  info = datasets.record(env, matchups, path, log=None, **kwargs)
+  assert info['resumed_shards'] == 4
+  assert_same_files(fresh, path)
 
 
 def _rows(batch):

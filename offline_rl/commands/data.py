@@ -7,6 +7,7 @@
   offline-rl data record DEST --env=toy/corridor-v0 [--env_kwargs='{"length": 6}']
       --matchup=corridor-bot-1@1500,corridor-bot-0.5@1100 [--matchup=...]
       [--num_episodes=1000] [--seed=0] [--num_envs=64] [--format=tfrecord]
+      [--coordinator_address=HOST:PORT --num_processes=N --process_id=I | --distributed]
 
 Policies are named as everywhere else (`offline_rl.evaluation.players`: a bot's NAME,
 random, checkpoint:DIR, ...); 'NAME@RATING' sets the recorded rating.
@@ -208,9 +209,7 @@ def inspect(path: str, episode: int, max_steps: int) -> None:
 
 def record(dest: str) -> None:
   from offline_rl import datasets  # pylint: disable=g-import-not-at-top
-  if common.start_processes()[1] > 1:
-    raise ValueError('data record runs in one process: its shards are not yet split '
-                     'between processes (docs/scaling.md). Drop the multi-process flags.')
+  process, num_processes = common.start_processes()
   env = common.make_env()
   from offline_rl.evaluation import players  # pylint: disable=g-import-not-at-top
   if not FLAGS.matchup:
@@ -226,9 +225,12 @@ def record(dest: str) -> None:
                            progress=common.PROGRESS.value,
                            episodes_per_shard=FLAGS.episodes_per_shard,
                            overwrite=FLAGS.overwrite)
-  print(f'recorded {result["games"]} games = {result["episodes"]} episodes, '
-        f'{result["steps"]} steps into {result["path"]} ({result["shards"]} shards'
-        f'{", resumed" if result["resumed"] else ""}) in {result["seconds"]:.1f} s.')
+  if process == 0:
+    print(f'recorded {result["games"]} games = {result["episodes"]} episodes, '
+          f'{result["steps"]} steps into {result["path"]} ({result["shards"]} shards'
+          f'{", resumed" if result["resumed"] else ""}'
+          f'{f", {num_processes} processes" if num_processes > 1 else ""}) in '
+          f'{result["seconds"]:.1f} s.')
 
 
 def convert(source: str, dest: str) -> None:

@@ -74,9 +74,8 @@ def finished_together() -> bool:
   """Waits for every process of a JAX multi-process run to reach this point; True on
   the process that reports (process 0, or the only one)."""
   import jax  # pylint: disable=g-import-not-at-top
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    multihost_utils.sync_global_devices('offline_rl: work done')
+  from offline_rl import cores  # pylint: disable=g-import-not-at-top
+  cores.wait_for_processes('offline_rl: work done')
   return jax.process_index() == 0
 
 
