@@ -78,7 +78,7 @@ def agents_inputs(obs, rows):
                          'arg': jnp.broadcast_to(ARG_ROWS, (rows, 1, 3, 2))},
       prev_action={'function': jnp.zeros((rows, 1), jnp.int32),
                    'arg': jnp.zeros((rows, 1), jnp.int32)},
-      is_first=jnp.ones((rows, 1), bool), rating=jnp.zeros((rows, 1)))
+      is_first=jnp.ones((rows, 1), bool), rating=jnp.full((rows, 1), jnp.nan))
 
 
 @pytest.fixture(scope='module')

@@ -93,6 +93,9 @@ def tiny(name, section=None, **overrides):
   config = agents.default_config(name)
   config.network.mlp_sizes = (64, 64)
   config.network.value_hidden = (64,)
+  # The episodes' ratings are their policies' skills: a rating input would let BC
+  # play the best skill, and these tests measure what imitating the mixture misses.
+  config.network.use_rating = False
   config.update(batch_size=64, num_steps=400, updates_per_call=100, log_every=100,
                 checkpoint_every=0, seed=0)
   config.optimizer.learning_rate = 3e-3
@@ -128,7 +131,7 @@ def first_step_policy(agent, params):
                          'arg': jnp.broadcast_to(ARG_ROWS, (CONTEXTS, 1, 3, 2))},
       prev_action={'function': jnp.zeros((CONTEXTS, 1), jnp.int32),
                    'arg': jnp.zeros((CONTEXTS, 1), jnp.int32)},
-      is_first=jnp.ones((CONTEXTS, 1), bool), rating=jnp.zeros((CONTEXTS, 1)))
+      is_first=jnp.ones((CONTEXTS, 1), bool), rating=jnp.full((CONTEXTS, 1), jnp.nan))
   outputs, _ = agent.network.apply(params, inputs, agent.network.initial_state(CONTEXTS),
                                    jax.random.key(0), greedy=True)
   return np.asarray(jax.nn.softmax(outputs.logits['function'][:, 0]))

@@ -30,5 +30,5 @@ def window(*, action, reward=None, discount=None, is_last=None, is_terminal=None
       legal_action_mask=(None if legal_action_mask is None else
                          jax.tree.map(pad, legal_action_mask)),
       mask=pad(steps_mask),
-      metadata={'rating': np.zeros(shape[:1], np.float32) if rating is None else
+      metadata={'rating': np.full(shape[:1], np.nan, np.float32) if rating is None else
                 np.float32(rating)})

@@ -432,7 +432,8 @@ def from_haiku(transformed, initial_state: Callable[[int], PyTree] = lambda b: (
 
 def dummy_inputs(spec: specs.EnvSpec, batch_size: int = 1, time: int = 1
                  ) -> NetworkInputs:
-  """Zero inputs [B, T, ...] shaped by the spec, for `Network.init`."""
+  """Zero inputs [B, T, ...] shaped by the spec and no rating (NaN), for
+  `Network.init` and for reading the network without a rating."""
   shape = (batch_size, time)
   def zeros(tree):
     if isinstance(tree, specs.ArraySpec):
@@ -446,7 +447,7 @@ def dummy_inputs(spec: specs.EnvSpec, batch_size: int = 1, time: int = 1
                  else jnp.zeros(shape + leaf.shape, jnp.float32)
                  for name, leaf in spec.action.items()}
   return NetworkInputs(zeros(dict(spec.observation)), mask, prev_action,
-                       jnp.ones(shape, bool), jnp.zeros(shape, jnp.float32))
+                       jnp.ones(shape, bool), jnp.full(shape, jnp.nan, jnp.float32))
 
 
 def num_parameters(params) -> int:
