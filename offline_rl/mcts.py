@@ -14,7 +14,6 @@ Letters: B searches, A actions of a node.
 from __future__ import annotations
 
 import jax
-import mctx
 
 KINDS = ('muzero', 'gumbel')
 
@@ -42,6 +41,7 @@ def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
   Returns:
     mctx.PolicyOutput: action [B], action_weights [B, A], search_tree.
   """
+  import mctx  # pylint: disable=g-import-not-at-top  (the platform imports without it)
   if kind == 'muzero':
     return mctx.muzero_policy(
         params, key, root, recurrent_fn, num_simulations,
