@@ -118,23 +118,32 @@ def test_checkpoints_resume_across_process_counts(dataset, tmp_path):
   assert max_difference(one, one_then_two) < TOLERANCE
 
 
-def test_two_processes_play_a_tournament_like_one(tmp_path):
-  """`offline-rl tournament` in two processes joined by `jax.distributed` splits the
-  shards between them and fills one store with the records one process writes."""
-  def start(store, flags=()):
+def run_in_one_and_two_processes(arguments, one, two):
+  """Runs `offline-rl *arguments(one)` as one process and `*arguments(two)` as two
+  processes joined by `jax.distributed`, all at once; their (stdout, stderr) in that
+  order (single, process 0, process 1) once every one has exited 0."""
+  def start(destination, flags=()):
     command = [sys.executable, '-c', 'from offline_rl import cli; cli.run()',
-               'tournament', '--env=toy/corridor-v0', '--players=ladder,random',
-               '--games=4', '--shard_size=2', '--progress=false', '--bootstrap=20',
-               f'--store={store}', *flags]
+               *arguments(destination), *flags]
     return subprocess.Popen(command, env=dict(os.environ, JAX_PLATFORMS='cpu'),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  one, two = str(tmp_path / 'one.jsonl'), str(tmp_path / 'two.jsonl')
   address = f'--coordinator_address=localhost:{_free_port()}'
   workers = [start(one)] + [start(two, (address, '--num_processes=2',
                                          f'--process_id={i}')) for i in range(2)]
   outputs = [w.communicate(timeout=600) for w in workers]
   for worker, (_, err) in zip(workers, outputs):
     assert worker.returncode == 0, err[-3000:]
+  return outputs
+
+
+def test_two_processes_play_a_tournament_like_one(tmp_path):
+  """`offline-rl tournament` in two processes joined by `jax.distributed` splits the
+  shards between them and fills one store with the records one process writes."""
+  one, two = str(tmp_path / 'one.jsonl'), str(tmp_path / 'two.jsonl')
+  outputs = run_in_one_and_two_processes(
+      lambda store: ['tournament', '--env=toy/corridor-v0', '--players=ladder,random',
+                     '--games=4', '--shard_size=2', '--progress=false',
+                     '--bootstrap=20', f'--store={store}'], one, two)
   # Process 0 alone reports, after both finished: on every game.
   assert 'ratings (' in outputs[1][0] and 'ratings (' not in outputs[2][0]
   records = [sorted(json.dumps(r, sort_keys=True) for r in store_lib.ResultsStore(p)
@@ -155,22 +164,13 @@ def test_two_processes_record_like_one(tmp_path):
   between them and merges them into the dataset one process writes: every file
   (shards, dataset_info.json, features.json, offline_rl.json, episodes.npz) byte for
   byte, since each shard is rolled out from its own key whoever records it."""
-  def start(dest, flags=()):
-    command = [sys.executable, '-c', 'from offline_rl import cli; cli.run()', 'data',
-               'record', dest, '--env=toy/corridor-v0',
-               '--env_kwargs={"length": 5, "max_steps": 12}',
-               '--matchup=corridor-bot-0.9@1500,corridor-bot-0.3@800',
-               '--num_episodes=8', '--episodes_per_shard=2', '--num_envs=2',
-               '--progress=false', *flags]
-    return subprocess.Popen(command, env=dict(os.environ, JAX_PLATFORMS='cpu'),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
-  address = f'--coordinator_address=localhost:{_free_port()}'
-  workers = [start(one)] + [start(two, (address, '--num_processes=2',
-                                         f'--process_id={i}')) for i in range(2)]
-  outputs = [w.communicate(timeout=600) for w in workers]
-  for worker, (_, err) in zip(workers, outputs):
-    assert worker.returncode == 0, err[-3000:]
+  outputs = run_in_one_and_two_processes(
+      lambda dest: ['data', 'record', dest, '--env=toy/corridor-v0',
+                    '--env_kwargs={"length": 5, "max_steps": 12}',
+                    '--matchup=corridor-bot-0.9@1500,corridor-bot-0.3@800',
+                    '--num_episodes=8', '--episodes_per_shard=2', '--num_envs=2',
+                    '--progress=false'], one, two)
   assert '(4 shards, 2 processes)' in outputs[1][0] and 'recorded' not in outputs[2][0]
   assert_same_files(one, two)
   assert datasets.load(two).num_episodes == 16

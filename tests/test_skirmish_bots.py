@@ -170,9 +170,13 @@ def test_bots_vmap_over_params_and_only_act_when_due():
 
 @pytest.mark.slow
 @pytest.mark.parametrize('env_id', [
-    pytest.param(m, marks=pytest.mark.xfail(
-        reason='the 8x8 top step is a cliff: harass-7 beats harass-6 89-94% of fresh '
-        'games, the mean step 76-80% (docs/skirmish.md)')) if m == 'skirmish/8x8' else m
+    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=(
+        'known limitation of the shipped bots, not of the code under test: on 8x8 the '
+        'top step is a cliff (harass-7 beats harass-6 89-94% of fresh games) because '
+        'level 6 acts every 2 ticks and level 7 every tick, with no level between; '
+        'grading it changes the bots and every golden hash (docs/skirmish.md). '
+        'Strict: the test fails once the cliff is gone, so the mark goes with it.')))
+    if m == 'skirmish/8x8' else m
     for m in SHIPPED_MAPS])
 def test_ladder_neighbours_on_each_map(env_id):
   env = make(env_id)
