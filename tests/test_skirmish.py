@@ -220,16 +220,36 @@ def test_illegal_actions_are_noops_counted_or_raised(env, fns):
     debug_env.step(state, bad)
   with pytest.raises(game.IllegalActionError, match='out of range'):
     debug_env.step(state, act(function=R.F_MOVE, unit=1, target=999))
+  with pytest.raises(game.IllegalActionError, match='no_op ignores the unit: send 0'):
+    debug_env.step(state, act(function=R.F_NOOP, unit=2))
+  with pytest.raises(game.IllegalActionError, match='train_worker ignores the target'):
+    debug_env.step(state, act(function=R.F_TRAIN_WORKER, unit=0, target=5))
+  waiting, _ = step(state, act(function=R.F_NOOP, delay=4))
+  with pytest.raises(game.IllegalActionError, match="'delay' = 2 while the seat is not due"):
+    debug_env.step(waiting, act(function=R.F_NOOP, delay=2))
 
 
 def test_not_due_seats_may_only_noop(fns):
   reset, step = fns
   state, _ = reset(jax.random.key(8))
   state, ts = step(state, act(function=R.F_NOOP, delay=4))  # next decision in 5 ticks
-  mask = np.asarray(ts.legal_action_mask['function'][0])
-  assert mask[R.F_NOOP] and mask.sum() == 1
+  mask = jax.device_get(ts.legal_action_mask)
+  assert mask['function'][0, R.F_NOOP] and mask['function'][0].sum() == 1
+  # Waiting carries no choice: no_op with unit 0, target 0 and delay 0 is the one
+  # legal action (the delay of a seat that is not due is ignored).
+  assert mask['unit'][0, R.F_NOOP].tolist() == [u == 0 for u in range(16)]
+  assert np.flatnonzero(mask['target'][0, R.F_NOOP]).tolist() == [0]
+  assert np.flatnonzero(mask['delay'][0]).tolist() == [0]
   assert float(ts.observation['scalars'][0, 5]) == 0.0  # 'due' scalar
-  assert bool(ts.legal_action_mask['function'][1, R.F_TRAIN_WORKER])  # seat 1 is due
+  # Seat 1 is due: every delay, and still only unit 0 / target 0 for its no_op.
+  assert mask['function'][1, R.F_TRAIN_WORKER] and mask['delay'][1].all()
+  assert mask['unit'][1, R.F_NOOP].sum() == 1 and mask['target'][1, R.F_NOOP].sum() == 1
+  # Functions that ignore the target allow only cell 0; the others keep their cells.
+  for f in range(R.NUM_FUNCTIONS):
+    assert (mask['target'][1, f].sum() == 1) == (not R.USES_TARGET[f]), f
+  after, _ = step(state, act(function=R.F_NOOP, delay=3))  # not due: delay must be 0
+  assert after.illegal_actions.tolist() == [1, 0]
+  np.testing.assert_array_equal(after.next_due, step(state, noop())[0].next_due)
   state, ts = run(fns, state, noop(), 4)
   assert bool(ts.legal_action_mask['function'][0, R.F_TRAIN_WORKER])
 

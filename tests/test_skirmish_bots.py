@@ -18,6 +18,7 @@ from offline_rl import ratings
 from offline_rl import types
 from offline_rl.environments import make
 from offline_rl.environments.skirmish import bots
+from offline_rl.environments.skirmish import rules as R
 from offline_rl.evaluation import calibration
 
 
@@ -166,6 +167,12 @@ def test_bots_vmap_over_params_and_only_act_when_due():
   np.testing.assert_array_equal(action['delay'], [0, 7, 0])  # interval - 1
   mask = np.asarray(view.legal_action_mask['function'])
   assert all(mask[f] for f in np.asarray(action['function']))
+  # Not due: the one legal action, no_op with every other head 0 (the game ignores it).
+  scalars = view.observation['scalars'].at[R.SCALAR['due']].set(0.0)
+  waiting = view._replace(observation=dict(view.observation, scalars=scalars))
+  action, _ = jax.vmap(bots.bot_apply, (0, None, None, None))(
+      params, waiting, (), jax.random.key(1))
+  assert all(np.asarray(v).tolist() == [0, 0, 0] for v in action.values()), action
 
 
 @pytest.mark.slow

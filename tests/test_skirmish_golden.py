@@ -5,6 +5,15 @@ performance work. Every observation, legal-action mask, reward, discount, action
 the final states of several bot-vs-bot games (with autoreset) on 8x8 and 16x16 are
 hashed; an optimisation of the game or of the bots that changes any bit of any of
 them (game semantics, bot behaviour, float rounding of the observations) fails here.
+
+They are hashed in three parts, so that a change of the legal-action mask shows what
+it moved: 'states' (observations, rewards, discounts, episode flags and the final
+states, illegal-action counters included), 'functions' (the function head's masks and
+chosen values) and 'heads' (every mask and action). Environment version 2 made the
+heads a function ignores, and `delay` while a seat is not due, allow only 0: 'heads'
+moved (the bots now send delay 0 when not due, and a noisy no_op / stop / train_*
+draws its ignored unit or target from a one-value row), 'states', 'functions' and the
+outcomes did not.
 """
 import hashlib
 
@@ -21,10 +30,12 @@ from offline_rl.environments.skirmish import bots
 PAIRS = (('rush-6', 'harass-4'), ('economic-7', 'defensive-5'), ('random', 'rush-3'),
          ('harass-7', 'economic-2'))
 STEPS = {8: 300, 16: 400}
+# 'states' and 'functions' are the version-1 values; 'heads' before version 2 was
+# 8: dd81c9b851023c0c, 16: 037ff49d40f55789.
 GOLDEN = {
-    8: {'trace': '9f568b8a3c63b21d/5c3dfd99dd7dbdd9',
+    8: {'states': '96f570fc48073cbf', 'functions': 'bdeb576514eab34e', 'heads': '5914b4d6e562f2bc',
         'outcomes': ([1, 2, -2, 2], [1, 2, 2, 2])},
-    16: {'trace': 'd954ae46be60653f/be038e05a4a1d950',
+    16: {'states': 'd22023118048c442', 'functions': '3ba01b12c86a0886', 'heads': '69ca86b79b7c2d7a',
          'outcomes': ([3, 2, -1, 1], [3, 2, 1, 1])},
 }
 
@@ -79,7 +90,10 @@ def test_golden_trace(size):
   assert (np.asarray(trace[0]['function']) > 0).mean() > 0.05
   outcomes = [int(x) for x in np.round(rewards[..., 0].sum(0))]
   finished = [int(x) for x in is_last.sum(0)]
-  got = {'trace': _digest(trace) + '/' + _digest(state), 'outcomes': (outcomes, finished)}
+  action, mask = trace[0], trace[2]
+  got = {'states': _digest((trace[1],) + tuple(trace[3:]) + (state,)),
+         'functions': _digest((action['function'], mask['function'])),
+         'heads': _digest((action, mask)), 'outcomes': (outcomes, finished)}
   print(size, got)
   assert got == GOLDEN[size]
 

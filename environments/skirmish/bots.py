@@ -416,13 +416,15 @@ def bot_apply(params: BotParams, timestep: types.TimeStep, state, key):
   function, unit, target = (jnp.where(noisy, r, p) for r, p in
                             zip(_random_legal(mask, u), (function, unit, target)))
 
-  # Act only when this seat's decision is due.
+  # Act only when this seat's decision is due; otherwise the one legal action (no_op,
+  # every other head 0), which the game ignores.
   due = obs['scalars'][R.SCALAR['due']] > 0
   action = {
       'function': jnp.where(due, function, R.F_NOOP).astype(jnp.int32),
       'unit': jnp.where(due, unit, 0).astype(jnp.int32),
       'target': jnp.where(due, target, 0).astype(jnp.int32),
-      'delay': jnp.clip(params.interval - 1, 0, R.NUM_DELAYS - 1).astype(jnp.int32),
+      'delay': jnp.where(due, jnp.clip(params.interval - 1, 0, R.NUM_DELAYS - 1),
+                         0).astype(jnp.int32),
   }
   return action, state
 

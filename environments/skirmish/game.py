@@ -9,7 +9,10 @@ Functional environment (see `offline_rl.types.Environment`):
 One environment step is one game tick. Each seat decides only when it is *due*: its
 `delay` head (value d) says that its next decision comes d + 1 ticks later, so one agent
 decision spans several ticks (as in AlphaStar). While a seat is not due, only the
-`no_op` function is legal for it and its action is ignored.
+`no_op` function is legal for it, with unit 0, target 0 and delay 0, and its action is
+ignored. A head that the chosen function ignores allows only value 0 (no_op's unit and
+target, stop's and train_*'s target): such a head carries no choice and BC trains
+nothing on it (`offline_rl.losses.head_terms`, `skip_no_choice`).
 
 Rules (all integer maths, every unit rule vectorised over fixed unit slots):
   * Economy: workers with a harvest order walk next to a resource cell, gather
@@ -44,10 +47,13 @@ from offline_rl import types
 from offline_rl.environments.skirmish import maps
 from offline_rl.environments.skirmish import rules as R
 
-VERSION = '1'
-# Which target row of `_mask_parts` each function uses: 0 every cell, 1 walkable,
-# 2 harvestable, 3 buildable.
+# '2': a head that the chosen function ignores allows only value 0 (no_op's unit and
+# target, stop's and train_*'s target), and so does `delay` while the seat is not due.
+VERSION = '2'
+# Which target row of `_mask_parts` each function uses: 0 cell 0 only (the functions
+# that ignore the target, `rules.USES_TARGET`), 1 walkable, 2 harvestable, 3 buildable.
 _TARGET_ROW = (0, 0, 1, 1, 2, 3, 0, 0, 0, 0)
+assert all((row == 0) == (not uses) for row, uses in zip(_TARGET_ROW, R.USES_TARGET))
 ACTION_HEADS = ('function', 'unit', 'target', 'delay')
 # The packed per-cell code of one seat's planes (see `Skirmish._cell_code`): bit
 # fields in PLANE_NAMES order. Unit counts per cell are below 32 (U <= 32 slots, one of
@@ -321,9 +327,13 @@ class Skirmish:
   def _mask_parts(self, state: State, target_rows: bool = True, code=None):
     """The pieces of the legal-action mask, cheap to evaluate for one chosen action.
 
+    A head that a function ignores allows exactly value 0 (no_op's unit row is slot 0;
+    target row 0, cell 0 only, serves the functions that ignore the target), so a
+    step without a choice has one legal value in every head and trains nothing.
+
     Returns:
       unit: bool [P, F, U], which unit slots may carry out each function;
-      targets: tuple of bool [P, C] target rows (every cell, walkable, harvestable,
+      targets: tuple of bool [P, C] target rows (cell 0 only, walkable, harvestable,
         buildable), indexed by `_TARGET_ROW[function]`;
       due: bool [P], whether each seat decides this tick.
     """
@@ -342,20 +352,20 @@ class Skirmish:
       maker = R.BASE if kind == R.WORKER else R.BARRACKS
       train.append(idle_building & (u.kind == maker) & (bank >= R.COST[kind]) &
                    (n_alive < U))
-    all_units = jnp.ones((2, U), bool)
-    unit = jnp.stack([all_units, mobile, mobile, mobile, worker, worker & can_build]
+    slot_0 = jnp.broadcast_to(jnp.arange(U) == 0, (2, U))
+    unit = jnp.stack([slot_0, mobile, mobile, mobile, worker, worker & can_build]
                      + train, 1)  # [P, F, U]
     due = state.tick >= state.next_due  # [P]
     if not target_rows:
       return unit, None, due
-    every = jnp.ones((2, C), bool)
+    cell_0 = jnp.broadcast_to(jnp.arange(C) == 0, (2, C))
     walkable = jnp.broadcast_to(passable, (2, C))
     harvestable = jnp.broadcast_to(state.resources > 0, (2, C))
     if code is None:
       code = self._cell_code(state)
     # Cells holding a building this seat knows of (own or visible enemy).
     buildable = walkable & ((code & _BUILDING_BITS) == 0)  # [P, C]
-    return unit, (every, walkable, harvestable, buildable), due
+    return unit, (cell_0, walkable, harvestable, buildable), due
 
   def _function_mask(self, unit, targets, due, any_row=None):
     """bool [P, F]; `any_row` [P, 4] (whether each target row has a True cell) is
@@ -378,7 +388,13 @@ class Skirmish:
     target = ((row_bits[:, None, :] >> np.asarray(_TARGET_ROW, np.int32)[:, None]) & 1
               ).astype(bool)  # [P, F, C]
     return {'function': self._function_mask(unit, targets, due), 'unit': unit,
-            'target': target, 'delay': jnp.ones((2, R.NUM_DELAYS), bool)}
+            'target': target, 'delay': self._delay_mask(due)}
+
+  @staticmethod
+  def _delay_mask(due) -> jax.Array:
+    """bool [P, D]: every delay for a due seat; only 0 for one that is not due, whose
+    delay is ignored (`_apply_commands` sets `next_due` only when due)."""
+    return due[:, None] | (jnp.arange(R.NUM_DELAYS) == 0)
 
   # ----------------------------------------------------------------------- observe
   def _cell_code(self, state: State) -> jax.Array:
@@ -531,7 +547,8 @@ class Skirmish:
       enemy_at = ((building[::-1] & (u.pos[::-1] == tc[:, None])).any(1)
                   & take(state.visible, tc))
       true = jnp.ones((2,), bool)
-      rows = jnp.stack([true, walk, has_resources[tc], walk & ~(own_at | enemy_at)], -1)
+      rows = jnp.stack([tc == 0, walk, has_resources[tc], walk & ~(own_at | enemy_at)],
+                       -1)
       any_row = jnp.stack([true, jnp.broadcast_to(passable.any(), (2,)),
                            jnp.broadcast_to(has_resources.any(), (2,)), true], -1)
       function_mask = self._function_mask(unit_mask, None, due, any_row)
@@ -547,10 +564,11 @@ class Skirmish:
     f_ok = take(function_mask, fc)
     u_ok = take(jnp.take_along_axis(unit_mask, fc[:, None, None], 1)[:, 0], uc)
     t_ok = take(rows, jnp.asarray(_TARGET_ROW)[fc])
-    return in_range & f_ok & u_ok & t_ok, (in_range, f_ok, u_ok, t_ok)
+    d_ok = take(self._delay_mask(due), jnp.clip(delay, 0, R.NUM_DELAYS - 1))
+    return in_range & f_ok & u_ok & t_ok & d_ok, (in_range, f_ok, u_ok, t_ok, d_ok)
 
   def _raise_if_illegal(self, legal, flags, f, unit, target, delay, tick):
-    legal, (in_range, f_ok, u_ok, t_ok) = np.asarray(legal), map(np.asarray, flags)
+    legal, (in_range, f_ok, u_ok, t_ok, d_ok) = np.asarray(legal), map(np.asarray, flags)
     for p in range(2):
       if legal[p]:
         continue
@@ -561,11 +579,18 @@ class Skirmish:
       elif not f_ok[p]:
         why = f"head 'function' = {int(f[p])} ({R.FUNCTION_NAMES[int(f[p])]}) is masked"
       elif not u_ok[p]:
-        why = (f"head 'unit' = {int(unit[p])} cannot carry out "
-               f'{R.FUNCTION_NAMES[int(f[p])]}')
+        name = R.FUNCTION_NAMES[int(f[p])]
+        why = (f"head 'unit' = {int(unit[p])} cannot carry out {name}" if R.USES_UNIT[f[p]]
+               else f"head 'unit' = {int(unit[p])}, but {name} ignores the unit: send 0")
+      elif not t_ok[p]:
+        name = R.FUNCTION_NAMES[int(f[p])]
+        why = (f"head 'target' = cell {int(target[p])} is not a legal target of {name}"
+               if R.USES_TARGET[f[p]] else
+               f"head 'target' = cell {int(target[p])}, but {name} ignores the target: "
+               'send 0')
       else:
-        why = (f"head 'target' = cell {int(target[p])} is not a legal target of "
-               f'{R.FUNCTION_NAMES[int(f[p])]}')
+        why = (f"head 'delay' = {int(delay[p])} while the seat is not due (its delay is "
+               'ignored): send 0')
       raise IllegalActionError(
           f'Illegal Skirmish action for seat {p} at tick {int(tick)}: {why}. Sample '
           'from timestep.legal_action_mask (True = legal), or construct the environment '

@@ -45,7 +45,8 @@ NUM_ORDERS = 7
 FUNCTION_NAMES = ('no_op', 'stop', 'move', 'attack_move', 'harvest', 'build_barracks',
                   'train_worker', 'train_melee', 'train_ranged', 'train_heavy')
 NUM_FUNCTIONS = 10
-# Which heads each function reads (the others are ignored; their masks are all True).
+# Which heads each function reads (the others are ignored; their mask rows allow only
+# value 0, so they carry no choice).
 USES_UNIT = np.array([0, 1, 1, 1, 1, 1, 1, 1, 1, 1], bool)
 USES_TARGET = np.array([0, 0, 1, 1, 1, 1, 0, 0, 0, 0], bool)
 TRAINED_KIND = np.array([-1, -1, -1, -1, -1, -1, WORKER, MELEE, RANGED, HEAVY], np.int32)
