@@ -112,3 +112,36 @@ def test_skip_no_choice_needs_the_memory_backend(waiting, caplog):
   it.close()
   assert it.backend == 'stream' and it.skipped_no_choice == 0
   assert any('every window is sampled' in r.getMessage() for r in caplog.records)
+
+
+def test_skirmish_ladder_data_chooses_only_when_due(tmp_path):
+  """On games of the shipped 8x8 ladder, a step carries a choice exactly when its seat
+  is due: waiting steps (no_op, unit 0, target 0, delay 0, each the one legal value)
+  are what skip_no_choice skips, and every due step keeps its choice."""
+  from offline_rl import datasets  # pylint: disable=g-import-not-at-top
+  from offline_rl.data import source  # pylint: disable=g-import-not-at-top
+  from offline_rl.environments import make  # pylint: disable=g-import-not-at-top
+  from offline_rl.environments.skirmish import bots  # pylint: disable=g-import-not-at-top
+  from offline_rl.environments.skirmish import rules  # pylint: disable=g-import-not-at-top
+  from offline_rl.datasets import reader  # pylint: disable=g-import-not-at-top
+  env = make('skirmish/8x8')
+  # Two rungs that wait between decisions (interval > 1 tick; 'random' and the top
+  # rung decide every tick).
+  slow = [p for p in bots.ladder(env) if int(p.params.interval) > 1][:2]
+  path = tmp_path / 'ladder'
+  datasets.record(env, [slow], path, num_episodes=2, num_envs=2, progress=False,
+                  log=None)
+  dataset = reader.load(path)
+  waiting_steps = 0
+  for e in range(dataset.num_episodes):
+    flat = dataset.episode_flat(e)
+    due = flat['steps/observation/scalars'][:, rules.SCALAR['due']] > 0
+    last = flat['steps/is_last'].astype(bool)
+    np.testing.assert_array_equal(source.choice_steps(dataset, flat), due & ~last)
+    waiting_steps += int((~due | last).sum())
+  assert 0 < waiting_steps < dataset.lengths.sum()
+  some = data.make_iterator(dataset, batch_size=8, unroll_length=1, split='all',
+                            backend='memory', skip_no_choice=True)
+  # Windows of one step: exactly the waiting (and last) steps are left out.
+  assert some.skipped_no_choice == waiting_steps
+  assert some.num_windows == dataset.lengths.sum() - waiting_steps
