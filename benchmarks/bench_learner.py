@@ -300,7 +300,8 @@ def skirmish_networks(dataset: str, calls: int, updates_per_call: int = 10,
   batches = iterator.next_many(updates_per_call)
   demo = unplugged.get_config().agents[0].overrides.network
   updates, parameters = {}, {}
-  for name, overrides in (('structured', configs.STRUCTURED_NETWORK), ('plain', {})):
+  for name, overrides in (('structured', configs.STRUCTURED_NETWORK),
+                          ('plain', configs.PLAIN_NETWORK)):
     config = agents.default_config('bc')
     config.network.update(dict(demo, **overrides))
     agent = agents.make('bc', iterator.spec, config)

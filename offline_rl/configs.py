@@ -40,20 +40,23 @@ Fields:
 from ml_collections import config_dict
 
 
-# The pointer head, spatial head and scatter connections for Skirmish's names (a spec
-# without those leaves skips them): `network_config(**STRUCTURED_NETWORK)`.
+# AlphaStar's structure for Skirmish's names: the pointer head, the spatial head and
+# the scatter connections (a spec without those leaves skips them). On by default;
+# `network_config(**PLAIN_NETWORK)` is the network before it (pooled units, flat heads).
 STRUCTURED_NETWORK = dict(pointer_heads=('unit:units',), spatial_heads=('target:planes',),
                           scatter_width=16)
+PLAIN_NETWORK = dict(pointer_heads=(), spatial_heads=(), scatter_width=0)
 
 
 def network_config(**overrides) -> config_dict.ConfigDict:
   """The network defaults (offline_rl.networks.NetworkConfig's fields): a 256-256 MLP.
 
-  AlphaStar's structure (a pointer head over the units, a spatial head over the map,
-  scatter connections) is off by default: on Skirmish 8×8 it beat today's BC 62%
-  [56%, 68%] over 200 games (target 65%); its update costs 1.6-1.9× BC's on CPU
-  since the convolutions' gradients are GEMMs (docs/learner.md).
-  Turn it on with STRUCTURED_NETWORK's fields.
+  AlphaStar's structure is on (STRUCTURED_NETWORK: a pointer head over the units, a
+  spatial head over the map, scatter connections; specs without units or planes build
+  the plain heads). On Skirmish 8×8 rating-conditioned BC with it beat the same BC
+  without it 67% [63%, 72%] over 400 games, at 1.6-1.9× the update cost on CPU
+  (docs/learner.md; the demo's numbers with it are there too).
+  PLAIN_NETWORK's fields turn it off.
 
   Rating conditioning is on: on the demo's Skirmish 8×8 data, BC conditioned on the
   rating and evaluated at the top rating seen in training beats the same BC without
@@ -62,7 +65,7 @@ def network_config(**overrides) -> config_dict.ConfigDict:
   c = config_dict.ConfigDict(dict(
       mlp_sizes=(256, 256), conv_channels=(32, 32), conv_blocks=1, entity_width=64,
       entity_layers=1, entity_heads=2, core='none', core_size=256, head_hidden=(),
-      pointer_heads=(), spatial_heads=(), scatter_width=0,
+      **STRUCTURED_NETWORK,
       value_head=False, value_hidden=(256,), q_heads=False, policy_from_q=False,
       use_prev_action=False,
       use_rating=True, rating_offset=1000.0, rating_scale=500.0))
