@@ -3,6 +3,8 @@
   .venv/bin/python experiments/value_benchmark.py --env=corridor --seeds=3
   .venv/bin/python experiments/value_benchmark.py --env=cartpole --seeds=3
   .venv/bin/python experiments/value_benchmark.py --env=pendulum --seeds=3
+  .venv/bin/python experiments/value_benchmark.py --env=breakout --seeds=3
+  .venv/bin/python experiments/value_benchmark.py --env=lunarlander --seeds=3
 
 The dataset mixes a good and a poor policy, so imitating all of it is mediocre:
   corridor: Corridor (length 8) games of bot(0.9) and bot(0.1) against each other,
@@ -10,9 +12,13 @@ The dataset mixes a good and a poor policy, so imitating all of it is mediocre:
   cartpole: CartPole-v1 episodes of a PD controller and of the same controller taking
     a uniformly random action 80% of the time; agents are scored by return.
   pendulum: Pendulum-v1 (continuous torque) episodes of a swing-up controller and of a
-    uniformly random torque; BC, IQL and CQL only (OAC is for discrete actions),
-    scored by return and normalised to 0 (random) .. 100 (the controller), both
-    evaluated here on the same seeds.
+    uniformly random torque; BC, IQL and CQL only (OAC is for discrete actions).
+  breakout: MinAtar Breakout-v1 (500 steps at most) episodes of a ball-tracking
+    paddle controller and of uniformly random actions.
+  lunarlander: LunarLander-v3 episodes of a PD landing controller and of uniformly
+    random actions.
+Single-agent tasks are scored by return, also normalised to 0 (the poor policy) ..
+100 (the good one), both evaluated here on the agents' evaluation seeds.
 For each seed, BC trains on all of the data; OAC and E-OAC start from that BC run and
 distil towards it; IQL and CQL train from scratch. Every agent's policy samples its
 actions (BC then reproduces the data's mixture), except those in `GREEDY`: on
@@ -29,6 +35,7 @@ import argparse
 import json
 import os
 import time
+from typing import NamedTuple
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -86,20 +93,95 @@ def pendulum_controller(noise: float = 0.0):
   return types.Policy(f'swingup-noise{noise}', apply, ())
 
 
-def setting(name: str):
-  """(env, matchups, evaluation opponents, the score's name, episodes to record)."""
+def breakout_tracker(noise: float = 0.0):
+  """MinAtar Breakout-v1 (actions no-op, left, right): move the paddle under the
+  column where the ball will reach row 8, predicted from the ball and its trail with
+  the walls' reflections (and, rising, one bounce off the lowest row of bricks);
+  with probability `noise` a uniformly random action. Return about 18 at noise 0
+  over 500 steps, 0.6 at noise 1.
+  """
+  def apply(params, timestep, state, key):
+    del params
+    obs = jax.tree.leaves(timestep.observation)[0].astype(jnp.float32)  # [10, 10, 4]
+    cols = jnp.arange(10, dtype=jnp.float32)
+    paddle = (obs[9, :, 0] * cols).sum() / jnp.maximum(obs[9, :, 0].sum(), 1.0)
+    ball_x = (obs[..., 1].sum(0) * cols).sum() / jnp.maximum(obs[..., 1].sum(), 1.0)
+    ball_y = (obs[..., 1].sum(1) * cols).sum() / jnp.maximum(obs[..., 1].sum(), 1.0)
+    trail_x = (obs[..., 2].sum(0) * cols).sum() / jnp.maximum(obs[..., 2].sum(), 1.0)
+    trail_y = (obs[..., 2].sum(1) * cols).sum() / jnp.maximum(obs[..., 2].sum(), 1.0)
+    dx = jnp.sign(ball_x - trail_x)
+    falling = ball_y > trail_y
+    # The ball's column on row 8, above the paddle: a wall holds it one step in the
+    # edge column, so its unfolded path has period 20.
+    p = jnp.mod(ball_x + dx * (8.0 - ball_y), 20.0)
+    landing = jnp.where(p > 9.0, 19.0 - p, p)
+    # Rising, it bounces off the lowest row of bricks (or the ceiling) first.
+    bricks = obs[..., 3].any(1)
+    lowest = jnp.max(jnp.where(bricks, jnp.arange(10), -1))
+    k = ball_y + 8.0 - 2.0 * (lowest + 1) + (lowest >= 0)
+    q = jnp.mod(ball_x + dx * k, 20.0)
+    target = jnp.where(falling, landing, jnp.where(q > 9.0, 19.0 - q, q))
+    action = jnp.where(target < paddle, 1, jnp.where(target > paddle, 2, 0))
+    explore, coin = jax.random.split(key)
+    action = jnp.where(jax.random.uniform(coin) < noise,
+                       jax.random.randint(explore, (), 0, 3), action)
+    return {'action': action.astype(jnp.int32)}, state
+  return types.Policy(f'tracker-noise{noise}', apply, ())
+
+def lander_controller(noise: float = 0.0):
+  """LunarLander-v3 (actions no-op, left engine, main engine, right engine): a PD
+  controller written for this benchmark. It tilts towards the pad (target angle from
+  x and vx), holds a descent profile (target height 0.55 |x|), fires the main engine
+  when lift is needed more than a turn, and only damps the fall once a leg touches;
+  with probability `noise` a uniformly random action. Return about 260 at noise 0,
+  -200 at noise 1.
+  """
+  def apply(params, timestep, state, key):
+    del params
+    x, y, vx, vy, angle, spin, left, right = jax.tree.leaves(timestep.observation)[0]
+    down = (left > 0.5) | (right > 0.5)
+    tilt = jnp.clip(0.5 * x + 1.0 * vx, -0.4, 0.4)
+    turn = jnp.where(down, 0.0, 0.5 * (tilt - angle) - 1.0 * spin)
+    lift = jnp.where(down, -0.5 * vy, 0.5 * (0.55 * jnp.abs(x) - y) - 0.5 * vy)
+    action = jnp.where((lift > jnp.abs(turn)) & (lift > 0.05), 2,
+                       jnp.where(turn < -0.05, 3, jnp.where(turn > 0.05, 1, 0)))
+    explore, coin = jax.random.split(key)
+    action = jnp.where(jax.random.uniform(coin) < noise,
+                       jax.random.randint(explore, (), 0, 4), action)
+    return {'action': action.astype(jnp.int32)}, state
+  return types.Policy(f'lander-noise{noise}', apply, ())
+class Setting(NamedTuple):
+  """A benchmark task: the data's mixture and how agents are scored."""
+  env: object
+  matchups: list  # Recorded alternately: [(good, poor), (poor, good)] or [(good,), (poor,)].
+  opponents: list  # Evaluation opponents (two-player games).
+  score: str  # 'win_rate' or 'return'.
+  num_episodes: int  # Episodes recorded.
+  references: dict  # {'good': policy, 'poor': policy}: 100 and 0 of the normalised
+  # score, evaluated beside the agents (single-agent tasks).
+
+
+def setting(name: str) -> Setting:
+  """The task `name`'s environment, data mixture and score."""
   if name == 'corridor':
     env = make('toy/corridor-v0', length=8, max_steps=40)
     good, poor = toy.bot(0.9, rating=1500.0), toy.bot(0.1, rating=800.0)
-    return env, [(good, poor), (poor, good)], [toy.bot(0.5)], 'win_rate', 800
-  if name == 'cartpole':
-    env = make('gym/CartPole-v1')
-    return env, [(pd_controller(0.0),), (pd_controller(0.8),)], [], 'return', 200
-  if name == 'pendulum':
-    env = make('gym/Pendulum-v1')
-    return (env, [(pendulum_controller(0.0),), (pendulum_controller(1.0),)], [],
-            'return', 200)
-  raise SystemExit(f'--env must be corridor, cartpole or pendulum, not {name!r}.')
+    return Setting(env, [(good, poor), (poor, good)], [toy.bot(0.5)], 'win_rate', 800, {})
+  tasks = {
+      'cartpole': (lambda: make('gym/CartPole-v1'), pd_controller, 0.8),
+      'pendulum': (lambda: make('gym/Pendulum-v1'), pendulum_controller, 1.0),
+      # Episodes cut at 500 steps (a truncation, bootstrapped): the tracker would
+      # otherwise play for thousands of steps.
+      'breakout': (lambda: make('gym/MinAtar/Breakout-v1', max_episode_steps=500),
+                   breakout_tracker, 1.0),
+      'lunarlander': (lambda: make('gym/LunarLander-v3'), lander_controller, 1.0),
+  }
+  if name not in tasks:
+    raise SystemExit(f'--env must be corridor or one of {sorted(tasks)}, not {name!r}.')
+  make_env, controller, poor_noise = tasks[name]
+  good, poor = controller(0.0), controller(poor_noise)
+  return Setting(make_env(), [(good,), (poor,)], [], 'return', 200,
+                 {'good': good, 'poor': poor})
 
 
 def train(name, dataset, workdir, seed, steps, teacher='', unroll_length=8,
@@ -128,11 +210,12 @@ def main():
   parser.add_argument('--episodes', type=int, default=200)
   parser.add_argument('--workdir', default='runs/value_benchmark')
   args = parser.parse_args()
-  env, matchups, opponents, score, num_episodes = setting(args.env)
+  task = setting(args.env)
+  env, matchups, opponents, score = task.env, task.matchups, task.opponents, task.score
   root = os.path.join(args.workdir, args.env)
   dataset = os.path.join(root, 'data')
   if not os.path.exists(dataset):
-    datasets.record(env, matchups, dataset, num_episodes=num_episodes, num_envs=16,
+    datasets.record(env, matchups, dataset, num_episodes=task.num_episodes, num_envs=16,
                     progress=False, log=None)
   # Continuous actions: the agents defined for them, on windows of one transition
   # (CQL scores 20 sampled actions a step).
@@ -140,12 +223,10 @@ def main():
   greedy = GREEDY.get(args.env, ())
   rows = names + (('bc/greedy',) if greedy else ())  # BC greedy: their reference.
   results = {row: [] for row in rows}
-  references = {}
-  if args.env == 'pendulum':
-    for name, (policy,) in zip(('expert', 'random'), matchups):
-      references[name] = [float(learner.evaluate(env, policy, (), args.episodes,
-                                                 seed=1000 + seed)['return'])
-                          for seed in range(args.seeds)]
+  references = {name: [float(learner.evaluate(env, policy, (), args.episodes,
+                                              seed=1000 + seed)['return'])
+                        for seed in range(args.seeds)]
+                for name, policy in task.references.items()}
   start = time.time()
 
   def score_of(row, run, seed, greedy):
@@ -177,9 +258,9 @@ def main():
                    'per_seed': results[name]}
     line = (f'{name:9} {estimate.value:8.3f}  [{estimate.lower:.3f}, '
             f'{estimate.upper:.3f}]  per seed {[round(v, 3) for v in results[name]]}')
-    if references:  # 0 = random, 100 = expert, from their means.
+    if references:  # 0 = the poor policy, 100 = the good one, from their means.
       low, high = (float(sum(references[k])) / len(references[k])
-                   for k in ('random', 'expert'))
+                   for k in ('poor', 'good'))
       normalise = lambda v, low=low, high=high: 100.0 * (v - low) / (high - low)
       table[name]['normalised'] = {
           'mean': normalise(estimate.value),

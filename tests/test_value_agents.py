@@ -248,3 +248,16 @@ def test_a_target_network_resumes_bit_identically(uniform_dataset, bc_run, tmp_p
   assert same(final.opt_state, whole.opt_state)
   # The target moved (it is not the params, nor its initial value).
   assert not same(final.target, final.params)
+
+
+@pytest.mark.parametrize('task, margin', [('breakout', 3.0), ('lunarlander', 200.0)])
+def test_single_agent_tracks_mix_a_good_and_a_poor_policy(task, margin):
+  """The benchmark's scripted policies are what its normalised scores assume: the good
+  one scores far above the poor one (Breakout: about 18 against 0.6 over 500 steps;
+  LunarLander: about 260 against -200)."""
+  pytest.importorskip('minatar' if task == 'breakout' else 'Box2D')
+  from offline_rl.experiments import value_benchmark
+  task_setting = value_benchmark.setting(task)
+  good, poor = (learner.evaluate(task_setting.env, task_setting.references[name], (), 4,
+                                 seed=0)['return'] for name in ('good', 'poor'))
+  assert good - poor > margin, (good, poor)

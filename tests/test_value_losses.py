@@ -107,6 +107,12 @@ def test_oac_and_eoac_losses_by_hand():
   np.testing.assert_allclose(metrics['policy/pg_loss'],
                              np.mean(-emphasis * rho[:2] * advantage * log_pi[:2]),
                              rtol=1e-4, atol=1e-6)
+  # Normalised advantages: (A - mean) / std over the window's two value steps.
+  _, metrics = oac_losses.oac_loss(net, net, ACTION, dict(cfg, normalize_advantage=True),
+                                   params, context, batch, jax.random.key(0))
+  standard = (advantage - advantage.mean()) / advantage.std()
+  np.testing.assert_allclose(metrics['policy/pg_loss'],
+                             np.mean(-rho[:2] * standard * log_pi[:2]), rtol=1e-4, atol=1e-6)
   # A distillation schedule: the weight decays linearly to 0 over 10 updates.
   decayed = dict(cfg, distillation_decay_steps=10)
   for step, factor in ((5, 0.5), (20, 0.0)):
@@ -244,3 +250,25 @@ def test_every_batch_source_serves_the_rlds_alignment(tmp_path):
     episode = dataset.episode(e)
     np.testing.assert_allclose(np.sum(episode['steps']['reward']),
                                dataset.metadata['episode_return'][e])
+
+
+def test_critic_diagnostic_by_hand():
+  """The OAC critic check: AUC with ties, sign accuracy per decided step, draws out."""
+  from offline_rl.agents.oac import diagnostics
+  won = np.array([True, True, False, False])
+  assert diagnostics.auc(np.array([0.9, 0.8, 0.1, 0.2]), won) == 1.0
+  assert diagnostics.auc(np.array([0.1, 0.2, 0.9, 0.8]), won) == 0.0
+  # One tie between a win and a loss counts ½: 3.5 of 4 pairs ordered.
+  assert diagnostics.auc(np.array([0.9, 0.5, 0.5, 0.1]), won) == 0.875
+  steps = diagnostics.ValueSteps(
+      value=np.array([0.5, -0.2, -0.4, 0.3, 0.7]),
+      advantage=np.array([0.1, np.nan, -0.3, 0.2, 0.0]),
+      outcome=np.array([1, 1, -1, -1, 0]), window=np.array([0, 0, 1, 1, 2]),
+      phase=np.array([0.1, 0.5, 0.2, 0.9, 0.5]))
+  report = diagnostics.summarise(steps, bootstrap=200)
+  assert report['decided_steps']['accuracy'] == 0.5  # Right at 0.5 and -0.4.
+  assert report['decided_steps']['steps'] == 4 and report['draw_steps_left_out'] == 1
+  assert report['by_phase']['first third']['accuracy'] == 1.0
+  assert report['by_phase']['second third']['accuracy'] == 0.0
+  assert report['auc'] == 0.75
+  np.testing.assert_allclose(report['advantage_abs_mean'], 0.15)

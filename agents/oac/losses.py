@@ -8,7 +8,8 @@ t = 0..T-2 of a window (those with a successor, see `offline_rl.losses`):
             V^μ, or the online V^μ without gradient)
   L_V     = ½ (V(s_t) - G_t)²                          behaviour value, no correction
   ρ_t     = min(c, π(a_t|s_t) / π_BC(a_t|s_t))          joint over the used heads
-  A_t     = G_t - V̄(s_t)
+  A_t     = G_t - V̄(s_t)      (with normalize_advantage: (A_t - mean) / std over
+                               the batch's trained steps, as PPO does)
   L_PG    = - M_t ρ_t A_t log π(a_t|s_t)                M_t = 1, or the emphatic trace
   L_KL    = KL(π_BC || π) (or the reverse) per head on the trained steps
 
@@ -25,6 +26,17 @@ import jax.numpy as jnp
 from offline_rl import agent as agent_lib
 from offline_rl import batch as batch_lib
 from offline_rl import losses
+
+
+def normalized(x, where):
+  """(x − mean) / std of x [B, T-1] over the True entries of `where`.
+
+  On Skirmish a ±1 reward at the end of games of ~180 steps leaves advantages of
+  order 0.1; dividing by their spread makes the policy-gradient weight comparable
+  across tasks and through training (the std has a floor of 1e-3)."""
+  mean = losses.masked_mean(x, where)
+  std = jnp.sqrt(losses.masked_mean(jnp.square(x - mean), where))
+  return (x - mean) / jnp.maximum(std, 1e-3)
 
 
 def oac_loss(network, teacher_network, action_spec, cfg, params,
@@ -50,6 +62,8 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
                for n in action_spec)
   rho = jnp.minimum(cfg['ratio_clip'], jnp.exp(jax.lax.stop_gradient(log_pi - log_bc)))
   advantage = returns - v_target[:, :-1]
+  if cfg.get('normalize_advantage', False):  # Runs saved before the field lack it.
+    advantage = normalized(advantage, where)
   weight = rho[:, :-1] * advantage
   if cfg['emphatic']:
     emphasis = losses.emphatic_trace(rho, losses.trained_steps(batch),
