@@ -89,14 +89,19 @@ def candidates(model, settings: SearchSettings, params, embedding, key,
 
 def recurrent_fn(model, settings: SearchSettings):
   """mctx's `recurrent_fn(params, key, action [N], node) -> (RecurrentFnOutput, node)`:
-  the dynamics on the chosen candidate, then the prediction of the new node."""
+  the dynamics on the chosen candidate, then the prediction of the new node.
+
+  The edge's discount is γ times the model's predicted discount σ(ĉ): where the model
+  ends the episode, the child's value and everything below it count zero in the
+  parent's Q, so rewards the model still predicts after the end cannot add up along
+  a deep branch."""
   def step(params, key, action, node: Node):
     joint = {name: jnp.take_along_axis(c, action[:, None], axis=1)[:, 0]
              for name, c in node.candidates.items()}
-    embedding, reward = model.dynamics(params, node.embedding, joint)
+    embedding, reward, continuation = model.dynamics(params, node.embedding, joint)
     children, prior, _, value = candidates(model, settings, params, embedding, key)
     output = mctx.RecurrentFnOutput(
-        reward=reward, discount=jnp.full_like(reward, settings.gamma),
+        reward=reward, discount=settings.gamma * jax.nn.sigmoid(continuation),
         prior_logits=prior, value=value)
     return output, Node(embedding, children)
   return step
