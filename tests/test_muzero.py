@@ -295,12 +295,13 @@ def test_discount_loss_is_the_binary_cross_entropy():
   """Hand-checked: logit 0 costs log 2 whatever the target; logit log 3 (σ = 3/4)
   costs -log(3/4) at target 1 and -log(1/4) at target 0; masked entries count
   nothing."""
-  logit = jnp.asarray([[0.0, np.log(3.0), np.log(3.0), 50.0]])
-  target = jnp.asarray([[1.0, 1.0, 0.0, 0.0]])
-  where = jnp.asarray([[True, True, True, False]])
-  expected = (np.log(2.0) - np.log(0.75) - np.log(0.25)) / 3
-  np.testing.assert_allclose(mzs_losses.discount_loss(logit, target, where), expected,
-                             rtol=1e-6)
+  cases = ((0.0, 1.0, np.log(2.0)), (0.0, 0.0, np.log(2.0)),
+           (np.log(3.0), 1.0, -np.log(0.75)), (np.log(3.0), 0.0, -np.log(0.25)))
+  for logit, target, expected in cases:
+    np.testing.assert_allclose(
+        mzs_losses.discount_loss(jnp.float32([[logit, 50.0]]), jnp.float32([[target, 0]]),
+                                 jnp.asarray([[True, False]])),
+        expected, rtol=1e-6, err_msg=str((logit, target)))
 
 
 def test_search_discounts_by_the_predicted_episode_end():
