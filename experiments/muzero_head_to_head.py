@@ -14,7 +14,7 @@ the prior is BC of the weak players. Skirmish: reads a recorded dataset (`--data
 e.g. the demo's ladder games) and searches over `--samples` joint actions sampled
 from the prior (Sampled MuZero: the action has four heads). Then trains MZS once,
 plays the same params with Gumbel search (at each budget of `--simulations`) against
-the prior alone (sampling), and the largest budget against the smallest, seats
+the prior alone (sampling), and each budget against the next smaller one, seats
 alternating; prints the first player's score (win 1, draw 0.5) with its 95%
 bootstrap interval over games.
 """
@@ -114,7 +114,8 @@ def main():
     players[f'MZS-MCTS-{simulations}'] = planner._replace(
         policy_id=f'mzs_mcts-{simulations}')
   names = list(players)
-  pairs = [(name, 'MZS') for name in names[1:]] + [(names[-1], names[1])]
+  pairs = ([(name, 'MZS') for name in names[1:]]
+           + [(larger, smaller) for smaller, larger in zip(names[1:], names[2:])])
   for first, second in pairs:
     results = matches.play(env, [players[first], players[second]], seed=args.seed,
                            num_games=args.games)
