@@ -72,6 +72,8 @@ def parse_args():
   parser.add_argument('--simulations', type=int, nargs='+', default=[4, 32])
   parser.add_argument('--samples', type=int, default=0,
                       help='joint actions sampled per node (0: the whole action set)')
+  parser.add_argument('--raw_values', action='store_true',
+                      help='search with Q-values in return units (no min-max rescaling)')
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
   if (args.env == 'skirmish') != (args.dataset is not None):
@@ -108,7 +110,8 @@ def main():
   for simulations in args.simulations:
     planner_config = config.copy_and_resolve_references()
     planner_config.agent = 'mzs_mcts'
-    planner_config.muzero.update(num_simulations=simulations, num_samples=args.samples)
+    planner_config.muzero.update(num_simulations=simulations, num_samples=args.samples,
+                                 rescale_values=not args.raw_values)
     planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
         run.params, greedy=False)
     players[f'MZS-MCTS-{simulations}'] = planner._replace(

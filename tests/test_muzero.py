@@ -28,6 +28,7 @@ from offline_rl import agents
 from offline_rl import errors
 from offline_rl import learner
 from offline_rl import losses
+from offline_rl import mcts
 from offline_rl import specs
 from offline_rl import types
 from offline_rl.agents.muzero import losses as mzs_losses
@@ -324,6 +325,27 @@ def test_search_discounts_by_the_predicted_episode_end():
   np.testing.assert_allclose(output.discount, 0.9 * jax.nn.sigmoid(continuation),
                              rtol=1e-6)
   np.testing.assert_allclose(output.reward, reward, rtol=1e-6)
+
+
+def test_unscaled_values_keep_the_prior_where_values_are_flat():
+  """Hand-made tree: the prior favours action 0 (logits 2, 0, 0); the children's
+  values differ by 0.001 only, in favour of action 1. Min-max rescaled (mctx's
+  default), that noise spans the whole [0, 1] and the greedy Gumbel search plays 1;
+  in return units it weighs 0.001 x (50 + visits) x 0.1 and the prior's 0 stays."""
+  def recurrent_fn(params, key, action, first):  # first: the root's action, or -1
+    del params, key
+    first = jnp.where(first < 0, action, first)
+    return mctx.RecurrentFnOutput(
+        reward=jnp.zeros(1), discount=jnp.ones(1), prior_logits=jnp.zeros((1, 3)),
+        value=0.001 * (first == 1)), first
+  root = mctx.RootFnOutput(prior_logits=jnp.asarray([[2.0, 0.0, 0.0]]),
+                           value=jnp.zeros(1), embedding=jnp.full(1, -1, jnp.int32))
+  played = {
+      rescale: int(mcts.search(None, jax.random.key(0), root, recurrent_fn,
+                               jnp.ones((1, 3), bool), kind='gumbel', num_simulations=16,
+                               temperature=0.0, rescale_values=rescale).action[0])
+      for rescale in (True, False)}
+  assert played == {True: 1, False: 0}, played
 
 
 def one_head_spec():

@@ -37,12 +37,15 @@ class SearchSettings(NamedTuple):
     gamma: the discount between model steps.
     max_depth: the deepest node of a tree, in model steps: the model's training
       unroll K, beyond which its rewards and values were never trained.
+    rescale_values: gumbel: min-max rescale the root's Q-values (mctx's default);
+      False keeps them in return units (`offline_rl.mcts.search`).
   """
   num_simulations: int
   search: str
   num_samples: int
   gamma: float
   max_depth: int
+  rescale_values: bool = True
 
 
 class Node(NamedTuple):
@@ -128,7 +131,8 @@ def search(model, settings: SearchSettings, params, embedding, legal_action_mask
                            embedding=Node(embedding, children))
   output = mcts.search(params, search_key, root, recurrent_fn(model, settings), valid,
                        kind=settings.search, num_simulations=settings.num_simulations,
-                       max_depth=settings.max_depth, temperature=0.0 if greedy else 1.0)
+                       max_depth=settings.max_depth, temperature=0.0 if greedy else 1.0,
+                       rescale_values=settings.rescale_values)
   action = {name: jnp.take_along_axis(c, output.action[:, None], axis=1)[:, 0]
             for name, c in children.items()}
   return action, output, children
