@@ -348,6 +348,29 @@ def test_unscaled_values_keep_the_prior_where_values_are_flat():
   assert played == {True: 1, False: 0}, played
 
 
+def test_the_unrolled_policy_learns_forced_actions():
+  """Windows where every step allows one action only (a waiting seat's pass): the
+  root's BC term skips them (AlphaStar's masking), but the unrolled policy π^k
+  (k >= 1), which search follows into states whose masks it cannot see, is trained
+  on them."""
+  agent = agents.make('mzs', SPEC, mzs_config())
+  batch_size, time = 4, 4
+  forced_arg = np.zeros((batch_size, time, 3, 2), bool)
+  forced_arg[..., 0] = True
+  batch = windows.window(
+      action={'function': np.ones((batch_size, time), np.int32),
+              'arg': np.zeros((batch_size, time), np.int32)},
+      observation={'obs': np.full((batch_size, time, 11), 0.5, np.float32)},
+      legal_action_mask={'function': np.broadcast_to([False, True, False],
+                                                     (batch_size, time, 3)),
+                         'arg': forced_arg})
+  params = agent.init(jax.random.key(0))
+  _, metrics = agent.loss(params, agent_lib.LossContext(params, None, jnp.int32(0)),
+                          batch, jax.random.key(1))
+  assert float(metrics['unroll_0/policy_loss']) == 0.0, metrics
+  assert float(metrics['unroll_1/policy_loss']) > 0.5, metrics
+
+
 def one_head_spec():
   return specs.EnvSpec(
       env_id='test/one-head', version='0', num_players=1,

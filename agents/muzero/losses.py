@@ -27,7 +27,9 @@ are masked out. The predicted discount σ(ĉ) is the model's own episode end (0 
 terminal step too): search discounts by it, so that whatever the model still
 predicts after the end (rewards, values) counts zero there.
 π⁰ is masked by the observed legal actions; π^k (k >= 1) is not, as search cannot
-know a future state's legal actions, and learns them from the data. The gradient
+know a future state's legal actions, and learns them from the data: L_π^k (k >= 1)
+counts every logged action, also where it was the only legal one (AlphaStar's BC
+masking skips those at k = 0). The gradient
 into the embedding is halved at every unroll step (MuZero's scaling).
 
 Reanalyse (MuZero Unplugged, `reanalyse_fraction` f > 0): on the first round(f B)
@@ -191,6 +193,11 @@ def mzs_loss(model, settings: search.SearchSettings, teacher_network, action_spe
   for k, (logits, value, predicted_reward, continuation, embedding) in enumerate(
       predictions):
     logged = batch_ahead(batch, k)
+    if k:
+      # π^k learns the logged action also where the state allowed only that one (a
+      # waiting seat's pass in a turn-based game): search takes every action at a
+      # node, and a forced action it never learned leads into untrained dynamics.
+      logged = logged._replace(legal_action_mask=None)
     if searched is not None:
       logged = logged._replace(mask=logged.mask & ~reanalysed)
     policy_loss, policy_metrics = losses.behaviour_cloning(
