@@ -14,8 +14,9 @@ the prior is BC of the weak players. Skirmish: reads a recorded dataset (`--data
 e.g. the demo's ladder games) and searches over `--samples` joint actions sampled
 from the prior (Sampled MuZero: the action has four heads). Then trains MZS once,
 plays the same params with Gumbel search (at each budget of `--simulations`) against
-the prior alone (sampling), and each budget against the next smaller one, seats
-alternating; prints the first player's score (win 1, draw 0.5) with its 95%
+the prior alone (sampling), and each budget against the next smaller one (with
+`--values rescaled raw`: each budget's search with Q-values in return units against
+the rescaled one), seats alternating; prints the first player's score (win 1, draw 0.5) with its 95%
 bootstrap interval over games.
 """
 from __future__ import annotations
@@ -72,8 +73,10 @@ def parse_args():
   parser.add_argument('--simulations', type=int, nargs='+', default=[4, 32])
   parser.add_argument('--samples', type=int, default=0,
                       help='joint actions sampled per node (0: the whole action set)')
-  parser.add_argument('--raw_values', action='store_true',
-                      help='search with Q-values in return units (no min-max rescaling)')
+  parser.add_argument('--values', nargs='+', choices=('rescaled', 'raw'),
+                      default=['rescaled'],
+                      help="the search's Q-values: min-max rescaled (mctx's default) "
+                      'or in return units; each budget plays with each')
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
   if (args.env == 'skirmish') != (args.dataset is not None):
@@ -108,14 +111,17 @@ def main():
          if 'unroll_' in k and k.split('/')[0][-1] in '05'}, flush=True)
   players = {'MZS': agent.make_policy(run.params, greedy=False)}
   for simulations in args.simulations:
-    planner_config = config.copy_and_resolve_references()
-    planner_config.agent = 'mzs_mcts'
-    planner_config.muzero.update(num_simulations=simulations, num_samples=args.samples,
-                                 rescale_values=not args.raw_values)
-    planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
-        run.params, greedy=False)
-    players[f'MZS-MCTS-{simulations}'] = planner._replace(
-        policy_id=f'mzs_mcts-{simulations}')
+    for values in args.values:
+      planner_config = config.copy_and_resolve_references()
+      planner_config.agent = 'mzs_mcts'
+      planner_config.muzero.update(num_simulations=simulations,
+                                   num_samples=args.samples,
+                                   rescale_values=values == 'rescaled')
+      planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
+          run.params, greedy=False)
+      suffix = '' if values == 'rescaled' else '-raw'
+      players[f'MZS-MCTS-{simulations}{suffix}'] = planner._replace(
+          policy_id=f'mzs_mcts-{simulations}{suffix}')
   names = list(players)
   pairs = ([(name, 'MZS') for name in names[1:]]
            + [(larger, smaller) for smaller, larger in zip(names[1:], names[2:])])
