@@ -77,6 +77,9 @@ def parse_args():
                       default=['rescaled'],
                       help="the search's Q-values: min-max rescaled (mctx's default) "
                       'or in return units; each budget plays with each')
+  parser.add_argument('--rating', type=float, default=None,
+                      help="the rating both players condition on (default: the "
+                      "config's rating offset)")
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
   if (args.env == 'skirmish') != (args.dataset is not None):
@@ -109,7 +112,7 @@ def main():
   run.train()
   print({k: round(float(v), 4) for k, v in learner.read_metrics(run.workdir)[-1].items()
          if 'unroll_' in k and k.split('/')[0][-1] in '05'}, flush=True)
-  players = {'MZS': agent.make_policy(run.params, greedy=False)}
+  players = {'MZS': agent.make_policy(run.params, greedy=False, rating=args.rating)}
   for simulations in args.simulations:
     for values in args.values:
       planner_config = config.copy_and_resolve_references()
@@ -118,7 +121,7 @@ def main():
                                    num_samples=args.samples,
                                    rescale_values=values == 'rescaled')
       planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
-          run.params, greedy=False)
+          run.params, greedy=False, rating=args.rating)
       suffix = '' if values == 'rescaled' else '-raw'
       players[f'MZS-MCTS-{simulations}{suffix}'] = planner._replace(
           policy_id=f'mzs_mcts-{simulations}{suffix}')
