@@ -1,17 +1,23 @@
-"""MZS-MCTS against MZS without search, head to head, on two-player Corridor or pgx
-connect_four.
+"""MZS-MCTS against MZS without search, head to head, on two-player Corridor, pgx
+connect_four or Skirmish 8x8.
 
   .venv/bin/python experiments/muzero_head_to_head.py --env=corridor [--games=200]
   .venv/bin/python experiments/muzero_head_to_head.py --env=connect_four \\
       --simulations 16 64
+  .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
+      --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32
 
-Records a dataset of weak players (Corridor: skill-0.3 bots, right with probability
-0.3, else uniform among the legal moves; connect_four: uniformly random legal
-moves), trains MZS on it once, then plays the same params with Gumbel search over
-the whole action set (at two budgets) against the prior alone (sampling), and the
-larger budget against the smaller, seats alternating; prints the first player's
-score (win 1, draw 0.5) with its 95% bootstrap interval over games. The search can
-only win by the model's look-ahead: the prior is BC of the weak players.
+Corridor and connect_four: records a dataset of weak players (Corridor: skill-0.3
+bots, right with probability 0.3, else uniform among the legal moves; connect_four:
+uniformly random legal moves); the search can only win by the model's look-ahead, as
+the prior is BC of the weak players. Skirmish: reads a recorded dataset (`--dataset`,
+e.g. the demo's ladder games) and searches over `--samples` joint actions sampled
+from the prior (Sampled MuZero: the action has four heads). Then trains MZS once,
+plays the same params with Gumbel search (at each budget of `--simulations`) against
+the prior alone (sampling), and each budget against the next smaller one (with
+`--values rescaled raw`: each budget's search with Q-values in return units against
+the rescaled one), seats alternating; prints the first player's score (win 1, draw 0.5) with its 95%
+bootstrap interval over games.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from offline_rl import agents  # pylint: disable=g-import-not-at-top
 from offline_rl import data
 from offline_rl import datasets
+from offline_rl import errors
 from offline_rl import learner
 from offline_rl import policies
 from offline_rl.environments import make
@@ -32,32 +39,68 @@ from offline_rl.environments import toy
 from offline_rl.evaluation import matches
 from offline_rl.ratings import scores
 
+# The model's network per game: a small MLP model for the toy games; for Skirmish
+# the platform's torso at its smallest (one conv layer, one entity layer) under a
+# 64-wide embedding, so that training and the batched search fit a 2-core machine.
+NETWORKS = {
+    'corridor': dict(mlp_sizes=(64, 64), value_hidden=(64,)),
+    'connect_four': dict(mlp_sizes=(64, 64), value_hidden=(64,)),
+    'skirmish': dict(mlp_sizes=(64,), value_hidden=(64,), conv_channels=(8,),
+                     entity_width=16, entity_layers=1),
+}
+
 
 def environment(name: str):
-  """(env, its behaviour players) of `--env`."""
+  """(env, its behaviour players, or None where a dataset is read) of `--env`."""
   if name == 'corridor':
     return (make('toy/corridor-v0', length=6, max_steps=30),
             (toy.bot(0.3, 800.0), toy.bot(0.3, 800.0)))
+  if name == 'skirmish':
+    return make('skirmish/8x8'), None
   env = make('pgx/connect_four')
   return env, (policies.random_policy(env.spec),) * 2
 
 
-def main():
+def parse_args():
   parser = argparse.ArgumentParser()
-  parser.add_argument('--env', choices=('corridor', 'connect_four'), default='corridor')
+  parser.add_argument('--env', choices=tuple(NETWORKS), default='corridor')
+  parser.add_argument('--dataset', default=None,
+                      help='skirmish: the recorded dataset to train on')
   parser.add_argument('--games', type=int, default=200)
   parser.add_argument('--steps', type=int, default=800)
-  parser.add_argument('--episodes', type=int, default=512)
+  parser.add_argument('--episodes', type=int, default=512,
+                      help='episodes recorded (corridor, connect_four)')
   parser.add_argument('--simulations', type=int, nargs='+', default=[4, 32])
+  parser.add_argument('--samples', type=int, default=0,
+                      help='joint actions sampled per node (0: the whole action set)')
+  parser.add_argument('--values', nargs='+', choices=('rescaled', 'raw'),
+                      default=['rescaled'],
+                      help="the search's Q-values: min-max rescaled (mctx's default) "
+                      'or in return units; each budget plays with each')
+  parser.add_argument('--rating', type=float, default=None,
+                      help="the rating both players condition on (default: the "
+                      "config's rating offset)")
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
+  if (args.env == 'skirmish') != (args.dataset is not None):
+    raise errors.ConfigError('--dataset is needed for --env=skirmish, and only there '
+                             '(corridor and connect_four record their own).')
+  if args.env == 'skirmish' and args.samples < 1:
+    raise errors.ConfigError("Skirmish's action has four heads: set --samples >= 1.")
+  return args
+
+
+def main():
+  args = parse_args()
   tmp = tempfile.mkdtemp()
   env, behaviour = environment(args.env)
-  dataset = os.path.join(tmp, args.env)
-  datasets.record(env, [behaviour], dataset, num_episodes=args.episodes, num_envs=64,
-                  seed=args.seed, progress=False, log=None)
+  dataset = args.dataset
+  if behaviour is not None:
+    dataset = os.path.join(tmp, args.env)
+    datasets.record(env, [behaviour], dataset, num_episodes=args.episodes,
+                    num_envs=64, seed=args.seed, progress=False, log=None)
   config = agents.default_config('mzs')
-  config.network.update(mlp_sizes=(64, 64), value_hidden=(64,))
+  config.network.update(NETWORKS[args.env])
   config.optimizer.learning_rate = 1e-3
   config.update(batch_size=64, num_steps=args.steps, updates_per_call=100,
                 log_every=100, checkpoint_every=0, seed=args.seed)
@@ -67,17 +110,24 @@ def main():
   run = learner.Learner(agent, windows, config, os.path.join(tmp, 'mzs'),
                         progress=False, tensorboard=False)
   run.train()
-  players = {'MZS': agent.make_policy(run.params, greedy=False)}
+  print({k: round(float(v), 4) for k, v in learner.read_metrics(run.workdir)[-1].items()
+         if 'unroll_' in k and k.split('/')[0][-1] in '05'}, flush=True)
+  players = {'MZS': agent.make_policy(run.params, greedy=False, rating=args.rating)}
   for simulations in args.simulations:
-    planner_config = config.copy_and_resolve_references()
-    planner_config.agent = 'mzs_mcts'
-    planner_config.muzero.update(num_simulations=simulations, num_samples=0)
-    planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
-        run.params, greedy=False)
-    players[f'MZS-MCTS-{simulations}'] = planner._replace(
-        policy_id=f'mzs_mcts-{simulations}')
+    for values in args.values:
+      planner_config = config.copy_and_resolve_references()
+      planner_config.agent = 'mzs_mcts'
+      planner_config.muzero.update(num_simulations=simulations,
+                                   num_samples=args.samples,
+                                   rescale_values=values == 'rescaled')
+      planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
+          run.params, greedy=False, rating=args.rating)
+      suffix = '' if values == 'rescaled' else '-raw'
+      players[f'MZS-MCTS-{simulations}{suffix}'] = planner._replace(
+          policy_id=f'mzs_mcts-{simulations}{suffix}')
   names = list(players)
-  pairs = [(name, 'MZS') for name in names[1:]] + [(names[-1], names[1])]
+  pairs = ([(name, 'MZS') for name in names[1:]]
+           + [(larger, smaller) for smaller, larger in zip(names[1:], names[2:])])
   for first, second in pairs:
     results = matches.play(env, [players[first], players[second]], seed=args.seed,
                            num_games=args.games)

@@ -13,6 +13,8 @@ Letters: B searches, A actions of a node.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 
 KINDS = ('muzero', 'gumbel')
@@ -21,7 +23,7 @@ KINDS = ('muzero', 'gumbel')
 def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
            legal_action_mask: jax.Array, *, kind: str, num_simulations: int,
            max_depth: int | None = None, temperature=1.0,
-           dirichlet_fraction=0.0) -> mctx.PolicyOutput:
+           dirichlet_fraction=0.0, rescale_values: bool = True) -> mctx.PolicyOutput:
   """One batched search from `root`.
 
   Args:
@@ -37,6 +39,9 @@ def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
     temperature: muzero: the visit counts' temperature of the played action (0: the
       most visited); gumbel: the scale of the root's Gumbel noise (0: the best child).
     dirichlet_fraction: muzero only: the weight of Dirichlet noise on the root prior.
+    rescale_values: gumbel only: min-max rescale the root's completed Q-values to
+      [0, 1] (mctx's default). False keeps them in the returns' own units, so that
+      children whose values differ by noise alone do not outweigh the prior.
 
   Returns:
     mctx.PolicyOutput: action [B], action_weights [B, A], search_tree.
@@ -51,5 +56,7 @@ def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
     return mctx.gumbel_muzero_policy(
         params, key, root, recurrent_fn, num_simulations,
         invalid_actions=~legal_action_mask, max_depth=max_depth,
+        qtransform=functools.partial(mctx.qtransform_completed_by_mix_value,
+                                     rescale_values=rescale_values),
         gumbel_scale=temperature)
   raise ValueError(f'mcts.search: kind must be one of {KINDS}, got {kind!r}.')

@@ -28,6 +28,7 @@ from offline_rl import agents
 from offline_rl import errors
 from offline_rl import learner
 from offline_rl import losses
+from offline_rl import mcts
 from offline_rl import specs
 from offline_rl import types
 from offline_rl.agents.muzero import losses as mzs_losses
@@ -47,8 +48,10 @@ def mzs_config(name='mzs', **section):
 
 def probe(agent, params):
   """Rewards [12, 3] predicted from the first state of every (context, first
-  function) case along its actions, the value [12] after the first action, and
-  their targets (0, 0, 1[good]) and 1[good]."""
+  function) case along its actions, the value [12] after the first action, their
+  targets (0, 0, 1[good]) and 1[good], and the predicted discounts [12, 4] after
+  each action and one more past the end (targets 1, 1, 0, 0: the third action ends
+  the episode)."""
   model = agent.loss.args[0]
   cases = [(c, f) for c in range(CONTEXTS) for f in range(FUNCTIONS)]
   obs = jnp.asarray(np.stack([observation(c, 0, None) for c, _ in cases]))[:, None]
@@ -57,17 +60,19 @@ def probe(agent, params):
       len(cases)), jax.random.key(0))
   embedding = outputs.embedding[:, 0]
   first = jnp.asarray([f for _, f in cases], jnp.int32)
-  rewards, values = [], []
-  for k in range(3):
+  rewards, values, discounts = [], [], []
+  for k in range(4):
     function = first if k == 0 else jnp.ones_like(first)
-    embedding, reward = model.dynamics(
+    embedding, reward, continuation = model.dynamics(
         params, embedding, {'function': function, 'arg': jnp.zeros_like(first)})
     _, _, value = model.predict(params, embedding, jax.random.key(k))
     rewards.append(reward)
     values.append(value)
+    discounts.append(jax.nn.sigmoid(continuation))
   paid = np.asarray([float(f == good(c)) for c, f in cases])
   reward_target = np.stack([np.zeros(12), np.zeros(12), paid], 1)
-  return np.stack(rewards, 1), np.asarray(values[0]), reward_target, paid
+  return (np.stack(rewards[:3], 1), np.asarray(values[0]), reward_target, paid,
+          np.stack(discounts, 1))
 
 
 def agents_inputs(obs, rows):
@@ -100,6 +105,15 @@ def test_the_model_learns_the_delayed_reward_through_its_dynamics(mzs_run):
   assert errors_after[0] < 0.02 and errors_after[1] < 0.03, (errors_after, trained)
   assert errors_after[0] < 0.2 * errors_before[0], (errors_before, errors_after)
   assert errors_after[1] < 0.2 * errors_before[1], (errors_before, errors_after)
+
+
+def test_the_model_learns_where_the_episode_ends(mzs_run):
+  """The predicted discount is 1 after the first two actions and 0 after the third,
+  which terminates the episode, and stays 0 one step past the end (absorbing)."""
+  agent, run = mzs_run
+  discounts = probe(agent, run.params)[4]
+  assert np.all(discounts[:, :2] > 0.9), discounts
+  assert np.all(discounts[:, 2:] < 0.1), discounts
 
 
 def first_functions(policy, function_mask=(True, True, True), seeds=8):
@@ -248,6 +262,115 @@ def test_past_an_episode_end_the_unroll_takes_every_action():
       assert set(np.unique(action[:, logged:])) == set(range(values)), (k, name)
 
 
+def test_transition_targets_end_with_the_episode():
+  """Hand-checked: two windows of 5 steps, both episodes end at step 3 (index 2), the
+  first by the rules (discount 0 into it), the second by truncation. The discount
+  targets of the transition k steps ahead are the logged ones inside the episode, 0
+  past the terminal end (absorbing), and untrained past the truncation."""
+  time = 5
+  is_last = np.zeros((2, time), bool)
+  is_last[:, 2] = True
+  batch = windows.window(
+      action={'a': np.zeros((2, time), np.int32)},
+      reward=[[0.0, 1.0, 0, 0, 0], [0.5, 0.25, 0, 0, 0]],
+      discount=[[1.0, 0.0, 0, 0, 0], [1.0, 1.0, 0, 0, 0]],
+      is_last=is_last, is_terminal=is_last & [[True], [False]],
+      mask=np.broadcast_to(np.arange(time) <= 2, (2, time)))
+  n = False
+  expected = {  # k: (reward, discount, where) rows of the two windows
+      1: ([[0, 1, 0, 0, 0], [0.5, 0.25, 0, 0, 0]], [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0]],
+          [[1, 1, n, n, n], [1, 1, n, n, n]]),
+      2: ([[1, 0, 0, 0, 0], [0.25, 0, 0, 0, 0]], [[0, 0, 0, 0, 0], [1, 0, 0, 0, 0]],
+          [[1, 1, n, n, n], [1, n, n, n, n]]),
+      3: ([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]], [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+          [[1, 1, n, n, n], [n, n, n, n, n]])}
+  for k, (reward, discount, where) in expected.items():
+    got = mzs_losses.transition_targets(batch, k)
+    np.testing.assert_array_equal(np.asarray(got[2]), np.asarray(where, bool), str(k))
+    where = np.asarray(where, bool)
+    np.testing.assert_allclose(np.asarray(got[0])[where], np.asarray(reward)[where])
+    np.testing.assert_allclose(np.asarray(got[1])[where], np.asarray(discount)[where])
+
+
+def test_discount_loss_is_the_binary_cross_entropy():
+  """Hand-checked: logit 0 costs log 2 whatever the target; logit log 3 (σ = 3/4)
+  costs -log(3/4) at target 1 and -log(1/4) at target 0; masked entries count
+  nothing."""
+  cases = ((0.0, 1.0, np.log(2.0)), (0.0, 0.0, np.log(2.0)),
+           (np.log(3.0), 1.0, -np.log(0.75)), (np.log(3.0), 0.0, -np.log(0.25)))
+  for logit, target, expected in cases:
+    np.testing.assert_allclose(
+        mzs_losses.discount_loss(jnp.float32([[logit, 50.0]]), jnp.float32([[target, 0]]),
+                                 jnp.asarray([[True, False]])),
+        expected, rtol=1e-6, err_msg=str((logit, target)))
+
+
+def test_search_discounts_by_the_predicted_episode_end():
+  """The recurrent function's discount is γ σ(ĉ) of the model's dynamics, so values
+  and rewards after a predicted end count zero in the search."""
+  config = agents.default_config('mzs_mcts')
+  config.network.update(mlp_sizes=(16,), value_hidden=(16,))
+  config.muzero.update(num_samples=0, num_simulations=4)
+  agent = agents.make('mzs_mcts', one_head_spec(), config)
+  model = agent.loss.args[0]
+  params = agent.init(jax.random.key(0))
+  embedding = jax.random.uniform(jax.random.key(1), (6, 16))
+  children, _, _, _ = search.candidates(
+      model, search.SearchSettings(4, 'gumbel', 0, 0.9, 3), params, embedding,
+      jax.random.key(2))
+  action = jnp.arange(6, dtype=jnp.int32) % 5
+  output, _ = search.recurrent_fn(model, search.SearchSettings(4, 'gumbel', 0, 0.9, 3))(
+      params, jax.random.key(3), action, search.Node(embedding, children))
+  _, reward, continuation = model.dynamics(params, embedding, {'action': action})
+  np.testing.assert_allclose(output.discount, 0.9 * jax.nn.sigmoid(continuation),
+                             rtol=1e-6)
+  np.testing.assert_allclose(output.reward, reward, rtol=1e-6)
+
+
+def test_unscaled_values_keep_the_prior_where_values_are_flat():
+  """Hand-made tree: the prior favours action 0 (logits 2, 0, 0); the children's
+  values differ by 0.001 only, in favour of action 1. Min-max rescaled (mctx's
+  default), that noise spans the whole [0, 1] and the greedy Gumbel search plays 1;
+  in return units it weighs 0.001 x (50 + visits) x 0.1 and the prior's 0 stays."""
+  def recurrent_fn(params, key, action, first):  # first: the root's action, or -1
+    del params, key
+    first = jnp.where(first < 0, action, first)
+    return mctx.RecurrentFnOutput(
+        reward=jnp.zeros(1), discount=jnp.ones(1), prior_logits=jnp.zeros((1, 3)),
+        value=0.001 * (first == 1)), first
+  root = mctx.RootFnOutput(prior_logits=jnp.asarray([[2.0, 0.0, 0.0]]),
+                           value=jnp.zeros(1), embedding=jnp.full(1, -1, jnp.int32))
+  played = {
+      rescale: int(mcts.search(None, jax.random.key(0), root, recurrent_fn,
+                               jnp.ones((1, 3), bool), kind='gumbel', num_simulations=16,
+                               temperature=0.0, rescale_values=rescale).action[0])
+      for rescale in (True, False)}
+  assert played == {True: 1, False: 0}, played
+
+
+def test_the_unrolled_policy_learns_forced_actions():
+  """Windows where every step allows one action only (a waiting seat's pass): the
+  root's BC term skips them (AlphaStar's masking), but the unrolled policy π^k
+  (k >= 1), which search follows into states whose masks it cannot see, is trained
+  on them."""
+  agent = agents.make('mzs', SPEC, mzs_config())
+  batch_size, time = 4, 4
+  forced_arg = np.zeros((batch_size, time, 3, 2), bool)
+  forced_arg[..., 0] = True
+  batch = windows.window(
+      action={'function': np.ones((batch_size, time), np.int32),
+              'arg': np.zeros((batch_size, time), np.int32)},
+      observation={'obs': np.full((batch_size, time, 11), 0.5, np.float32)},
+      legal_action_mask={'function': np.broadcast_to([False, True, False],
+                                                     (batch_size, time, 3)),
+                         'arg': forced_arg})
+  params = agent.init(jax.random.key(0))
+  _, metrics = agent.loss(params, agent_lib.LossContext(params, None, jnp.int32(0)),
+                          batch, jax.random.key(1))
+  assert float(metrics['unroll_0/policy_loss']) == 0.0, metrics
+  assert float(metrics['unroll_1/policy_loss']) > 0.5, metrics
+
+
 def one_head_spec():
   return specs.EnvSpec(
       env_id='test/one-head', version='0', num_players=1,
@@ -283,9 +406,10 @@ def test_reanalyse_targets_equal_a_direct_mctx_search():
   rows = batch_size * time
 
   def recurrent_fn(p, k, action, embedding):
-    following, reward = model.dynamics(p, embedding, {'action': action})
+    following, reward, continuation = model.dynamics(p, embedding, {'action': action})
     logits, _, value = model.predict(p, following, k)
-    return mctx.RecurrentFnOutput(reward=reward, discount=jnp.full_like(reward, 0.9),
+    return mctx.RecurrentFnOutput(reward=reward,
+                                  discount=0.9 * jax.nn.sigmoid(continuation),
                                   prior_logits=logits['action'], value=value), following
   _, mctx_key = jax.random.split(search_key)
   output = mctx.gumbel_muzero_policy(

@@ -5,7 +5,9 @@ Fields (beside offline_rl.configs'):
   muzero.unroll_steps: K, the model's unroll along the logged actions.
   muzero.gamma, muzero.lambda_: discount and trace of the TD(λ) behaviour return that
     the value learns (λ = 1: the Monte Carlo return inside the window).
-  muzero.policy_weight, muzero.value_weight, muzero.reward_weight: the terms' weights.
+  muzero.policy_weight, muzero.value_weight, muzero.reward_weight,
+    muzero.discount_weight: the terms' weights (the discount term trains the model's
+    episode end, which the search discounts by).
   muzero.distillation_weight, muzero.distillation_direction,
     muzero.distillation_decay_steps, muzero.head_weights: the optional KL term towards
     a frozen BC teacher at the root (`offline_rl.losses.configured_distillation`);
@@ -21,6 +23,10 @@ Fields (beside offline_rl.configs'):
     Unplugged's Reanalyse; 1.0: all); the search uses the settings below.
   muzero.num_samples: K joint actions sampled from the prior at each node (Sampled
     MuZero); 0 searches the whole action set of a one-head action.
+  muzero.rescale_values: gumbel: min-max rescale the root's Q-values to [0, 1]
+    (mctx's default); False keeps them in return units, so that where the values are
+    nearly flat (Skirmish: ±1 at the end of games of hundreds of ticks) their noise
+    does not outweigh the prior.
 
 """
 from ml_collections import config_dict
@@ -37,9 +43,10 @@ def get_config() -> config_dict.ConfigDict:
   c.network.value_head = True
   c.muzero = config_dict.ConfigDict(dict(
       unroll_steps=5, gamma=0.99, lambda_=0.8, policy_weight=1.0, value_weight=0.25,
-      reward_weight=1.0, distillation_weight=0.0, distillation_direction='forward',
+      reward_weight=1.0, discount_weight=1.0, distillation_weight=0.0, distillation_direction='forward',
       distillation_decay_steps=0, target_tau=0.01, target_period=0,
-      num_simulations=0, search='gumbel', num_samples=0, reanalyse_fraction=0.0,
+      num_simulations=0, search='gumbel', num_samples=0, rescale_values=True,
+      reanalyse_fraction=0.0,
       head_weights=config_dict.ConfigDict({}, type_safe=False)))
   return c
 

@@ -13,17 +13,23 @@ and every unroll step k = 0..K is trained on the logged future of t:
   L_v^k = ½ (v^k_t - G_{t+k})²       G: TD(λ) behaviour return bootstrapped with the
                                      target network's v⁰ (`offline_rl.losses.lambda_returns`)
   L_r^k = ½ (r̂^k_t - r_{t+k-1})²     (k >= 1) r_{t+k-1}: the reward of a_{t+k-1}
+  L_d^k = BCE(σ(ĉ^k_t), d_{t+k-1})   (k >= 1) d_{t+k-1}: the discount after a_{t+k-1},
+                                     0 on the transition into a terminal step
 
-  loss = mean over k of (policy_weight L_π + value_weight L_v + reward_weight L_r)
-         + distillation (optional, at k = 0)
+  loss = mean over k of (policy_weight L_π + value_weight L_v + reward_weight L_r
+                         + discount_weight L_d) + distillation (optional, at k = 0)
 
 A step t starts an unroll only if it carries an action. Episode ends inside the
 window: past a terminal last step the model is absorbing, as MuZero trains it (reward
 and value targets 0, no policy target), so that search cannot dream beyond the end;
 past a truncation (or past the window's end) nothing is known and the unroll's targets
-are masked out.
+are masked out. The predicted discount σ(ĉ) is the model's own episode end (0 past a
+terminal step too): search discounts by it, so that whatever the model still
+predicts after the end (rewards, values) counts zero there.
 π⁰ is masked by the observed legal actions; π^k (k >= 1) is not, as search cannot
-know a future state's legal actions, and learns them from the data. The gradient
+know a future state's legal actions, and learns them from the data: L_π^k (k >= 1)
+counts every logged action, also where it was the only legal one (AlphaStar's BC
+masking skips those at k = 0). The gradient
 into the embedding is halved at every unroll step (MuZero's scaling).
 
 Reanalyse (MuZero Unplugged, `reanalyse_fraction` f > 0): on the first round(f B)
@@ -87,23 +93,59 @@ def unroll_actions(action_spec, batch: batch_lib.Batch, k: int, key) -> dict:
 def unroll(model, action_spec, params, batch: batch_lib.Batch, key, steps: int):
   """The model unrolled `steps` steps from every step of the windows along the logged
   actions (`unroll_actions`): a list over k = 0..K of (logits dict [B, T, V], value
-  [B, T], reward [B, T] (None at k = 0), embedding [B*T, D])."""
+  [B, T], reward [B, T] and continuation logit [B, T] (None at k = 0), embedding
+  [B*T, D])."""
   root = losses.forward(model.network, params, batch, key)
   actions = losses.logged_actions(batch)
   shape = root.value.shape
   flat = lambda x: x.reshape((-1,) + x.shape[2:])
   unflat = lambda x: x.reshape(shape + x.shape[1:])
   embedding = flat(root.embedding)
-  out = [(root.logits, root.value, None, embedding)]
+  out = [(root.logits, root.value, None, None, embedding)]
   for k in range(1, steps + 1):
     action = jax.tree.map(flat, unroll_actions(action_spec, batch, k,
                                                jax.random.fold_in(key, 3000 + k)))
-    embedding, reward = model.dynamics(params, scale_gradient(embedding, 0.5), action)
+    embedding, reward, continuation = model.dynamics(
+        params, scale_gradient(embedding, 0.5), action)
     logits, _, value = model.predict(
         params, embedding, jax.random.fold_in(key, k),
         actions=jax.tree.map(lambda a: flat(ahead(a, k)), actions))
-    out.append((jax.tree.map(unflat, logits), unflat(value), unflat(reward), embedding))
+    out.append((jax.tree.map(unflat, logits), unflat(value), unflat(reward),
+                unflat(continuation), embedding))
   return out
+
+
+def past_terminal_end(batch: batch_lib.Batch, j: int):
+  """[B, T] bool: step t starts an unroll and step t+j lies at or past the last
+  step of an episode that the rules ended inside the window. There the model is
+  absorbing (reward, value and discount 0), as MuZero trains it; past a truncation,
+  or past the window, nothing is known and nothing is trained."""
+  trained = losses.trained_steps(batch)
+  terminated = jnp.any(batch.is_terminal[:, 1:] & batch.mask[:, 1:], axis=1)[:, None]
+  return trained & terminated & ~ahead(trained, j)
+
+
+def transition_targets(batch: batch_lib.Batch, k: int):
+  """The targets of unroll step k >= 1's transition (the action a_{t+k-1}) from
+  every step t: (reward [B, T], discount [B, T], where [B, T] bool).
+
+  Inside the episode: the logged r_{t+k-1} and d_{t+k-1} (d is 0 on the transition
+  into a terminal step); past a terminal end: 0 and 0; elsewhere `where` is False."""
+  trained = losses.trained_steps(batch)
+  real = ahead(trained, k - 1) & trained
+  logged = lambda x: jnp.where(real, ahead(x[:, 1:], k - 1), 0.0)
+  return (logged(batch.reward), logged(batch.discount),
+          real | past_terminal_end(batch, k - 1))
+
+
+def discount_loss(logit, target, where):
+  """Binary cross-entropy of σ(logit) to the discount target, averaged over `where`.
+
+  logit, target: [B, T] (target in [0, 1]: 1 the episode goes on, 0 it ended);
+  where: [B, T] bool."""
+  target = jax.lax.stop_gradient(target)
+  cross_entropy = (jax.nn.softplus(logit) - target * logit)  # -t log σ - (1-t) log(1-σ)
+  return losses.masked_mean(cross_entropy, where)
 
 
 def searched_policy_loss(model, params, embedding, searched, k: int, where, key,
@@ -145,17 +187,17 @@ def mzs_loss(model, settings: search.SearchSettings, teacher_network, action_spe
       gamma=cfg['gamma'], lambda_=cfg['lambda_'])  # [B, T-1]
   trained = losses.trained_steps(batch)  # [B, T]
   value_steps = losses.value_steps(batch)  # [B, T-1]
-  reward = batch.reward[:, 1:]
-  # The episode ended by the rules inside the window: past its last step the model
-  # is absorbing (reward 0, value 0), as MuZero trains it; past a truncation, or past
-  # the window, nothing is known and nothing is trained.
-  terminated = jnp.any(batch.is_terminal[:, 1:] & batch.mask[:, 1:], axis=1)[:, None]
-  beyond = lambda j: trained & terminated & ~ahead(trained, j)  # [B, T]
   observed_masks = (None if batch.legal_action_mask is None else jax.tree.map(
       lambda x: x[:, 1:].reshape((-1,) + x.shape[2:]), batch.legal_action_mask))
   total, metrics = 0.0, {}
-  for k, (logits, value, predicted_reward, embedding) in enumerate(predictions):
+  for k, (logits, value, predicted_reward, continuation, embedding) in enumerate(
+      predictions):
     logged = batch_ahead(batch, k)
+    if k:
+      # π^k learns the logged action also where the state allowed only that one (a
+      # waiting seat's pass in a turn-based game): search takes every action at a
+      # node, and a forced action it never learned leads into untrained dynamics.
+      logged = logged._replace(legal_action_mask=None)
     if searched is not None:
       logged = logged._replace(mask=logged.mask & ~reanalysed)
     policy_loss, policy_metrics = losses.behaviour_cloning(
@@ -170,17 +212,18 @@ def mzs_loss(model, settings: search.SearchSettings, teacher_network, action_spe
     real = ahead(value_steps, k) & trained[:, :-1]
     value_loss = losses.value_regression(
         value[:, :-1], jnp.where(real, ahead(returns, k), 0.0),
-        real | beyond(k)[:, :-1])
+        real | past_terminal_end(batch, k)[:, :-1])
     term = cfg['policy_weight'] * policy_loss + cfg['value_weight'] * value_loss
     metrics[f'unroll_{k}/policy_loss'] = policy_loss
     metrics[f'unroll_{k}/value_loss'] = value_loss
     if predicted_reward is not None:
-      real = ahead(trained, k - 1) & trained
-      reward_loss = losses.value_regression(
-          predicted_reward, jnp.where(real, ahead(reward, k - 1), 0.0),
-          real | beyond(k - 1))
-      term = term + cfg['reward_weight'] * reward_loss
+      reward, discount, where = transition_targets(batch, k)
+      reward_loss = losses.value_regression(predicted_reward, reward, where)
+      ended_loss = discount_loss(continuation, discount, where)
+      term = (term + cfg['reward_weight'] * reward_loss
+              + cfg['discount_weight'] * ended_loss)
       metrics[f'unroll_{k}/reward_loss'] = reward_loss
+      metrics[f'unroll_{k}/discount_loss'] = ended_loss
     if k == 0:
       metrics.update(policy_metrics)
     total = total + term / (steps + 1)

@@ -3,12 +3,14 @@
     model = make_model(spec, network_config)
     params = model.network.init(key, inputs)
     outputs, core = model.network.apply(params, inputs, core, key)  # h then f: [B, T]
-    embedding, reward = model.dynamics(params, embedding, action)  # g: [N]
+    embedding, reward, continuation = model.dynamics(params, embedding, action)  # g: [N]
     logits, actions, value = model.predict(params, embedding, key)  # f on latents: [N]
 
 h (representation) is the platform's torso and memory core (`networks.network.encode`)
 read from the observation; g (dynamics) maps an embedding and the one-hot factorised
-action to the next embedding and the reward of that action; f (prediction) is the
+action to the next embedding, the reward of that action and the logit of its
+discount (whether the episode goes on after it: the model's own episode end, which
+the search uses as its discount); f (prediction) is the
 autoregressive policy heads and a value head. `model.network` is h then f as a
 `networks.Network` whose `NetworkOutputs` the loss terms of `offline_rl.losses`
 (behaviour cloning, distillation) read unchanged, and which plays as the policy
@@ -39,7 +41,8 @@ class Model(NamedTuple):
   Attributes:
     network: h then f on observations, the `networks.Network` interface.
     dynamics: (params, embedding [N, D], action dict of [N] int) ->
-      (next embedding [N, D], reward [N]).
+      (next embedding [N, D], reward [N], continuation logit [N]: sigmoid of it is
+      the predicted discount after the action, 0 where it ends the episode).
     predict: (params, embedding [N, D], key, actions=None, greedy=False) ->
       (logits dict of [N, V] unmasked, actions dict of [N] int32, value [N]); with
       `actions` the heads are teacher-forced on them.
@@ -70,7 +73,8 @@ class _Representation(nn.Module):
 
 
 class _Dynamics(nn.Module):
-  """(embedding [N, D], action dict of [N]) -> (next embedding [N, D], reward [N])."""
+  """(embedding [N, D], action dict of [N]) ->
+  (next embedding [N, D], reward [N], continuation logit [N])."""
   action_spec: tuple
   hidden_sizes: tuple
   reward_hidden: tuple
@@ -86,7 +90,9 @@ class _Dynamics(nn.Module):
     following = scale_embedding(embedding + dense.Dense(width, name='delta')(x))
     reward = networks.MLP(self.reward_hidden + (1,), activate_final=False,
                           name='reward')(x)[:, 0]
-    return following, reward
+    continuation = networks.MLP(self.reward_hidden + (1,), activate_final=False,
+                                name='continuation')(x)[:, 0]
+    return following, reward, continuation
 
 
 class MuZeroNet(nn.Module):

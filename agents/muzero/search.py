@@ -37,12 +37,15 @@ class SearchSettings(NamedTuple):
     gamma: the discount between model steps.
     max_depth: the deepest node of a tree, in model steps: the model's training
       unroll K, beyond which its rewards and values were never trained.
+    rescale_values: gumbel: min-max rescale the root's Q-values (mctx's default);
+      False keeps them in return units (`offline_rl.mcts.search`).
   """
   num_simulations: int
   search: str
   num_samples: int
   gamma: float
   max_depth: int
+  rescale_values: bool = True
 
 
 class Node(NamedTuple):
@@ -89,14 +92,19 @@ def candidates(model, settings: SearchSettings, params, embedding, key,
 
 def recurrent_fn(model, settings: SearchSettings):
   """mctx's `recurrent_fn(params, key, action [N], node) -> (RecurrentFnOutput, node)`:
-  the dynamics on the chosen candidate, then the prediction of the new node."""
+  the dynamics on the chosen candidate, then the prediction of the new node.
+
+  The edge's discount is γ times the model's predicted discount σ(ĉ): where the model
+  ends the episode, the child's value and everything below it count zero in the
+  parent's Q, so rewards the model still predicts after the end cannot add up along
+  a deep branch."""
   def step(params, key, action, node: Node):
     joint = {name: jnp.take_along_axis(c, action[:, None], axis=1)[:, 0]
              for name, c in node.candidates.items()}
-    embedding, reward = model.dynamics(params, node.embedding, joint)
+    embedding, reward, continuation = model.dynamics(params, node.embedding, joint)
     children, prior, _, value = candidates(model, settings, params, embedding, key)
     output = mctx.RecurrentFnOutput(
-        reward=reward, discount=jnp.full_like(reward, settings.gamma),
+        reward=reward, discount=settings.gamma * jax.nn.sigmoid(continuation),
         prior_logits=prior, value=value)
     return output, Node(embedding, children)
   return step
@@ -123,7 +131,8 @@ def search(model, settings: SearchSettings, params, embedding, legal_action_mask
                            embedding=Node(embedding, children))
   output = mcts.search(params, search_key, root, recurrent_fn(model, settings), valid,
                        kind=settings.search, num_simulations=settings.num_simulations,
-                       max_depth=settings.max_depth, temperature=0.0 if greedy else 1.0)
+                       max_depth=settings.max_depth, temperature=0.0 if greedy else 1.0,
+                       rescale_values=settings.rescale_values)
   action = {name: jnp.take_along_axis(c, output.action[:, None], axis=1)[:, 0]
             for name, c in children.items()}
   return action, output, children
