@@ -22,8 +22,7 @@ Stages (each reused when re-run with the same settings):
      `table.md` (the README's table).
 
 Adding an agent is configuration only: append an entry to `agents`:
-  name:        the player's name in the tournament and the report (with several seeds
-               each seed plays as NAME/sSEED);
+  name:        the agent's name in the report; each training seed plays as NAME/sSEED;
   config:      'experiments/<file>.py:<name>', the training config (its defaults);
   overrides:   fields of that config to change (dataset and seed are set by the recipe);
   init_from:   the name of an earlier agent whose run (same seed) warm-starts this one;
@@ -121,6 +120,9 @@ def get_config(variant: str = 'small') -> config_dict.ConfigDict:
       confidence=0.95,
       bootstrap=1000,
       title='AlphaStar Unplugged recipe on Skirmish: every agent vs the bot ladder',
+      # Documents whose table (between report.TABLE_BEGIN and TABLE_END) the run
+      # replaces with its table.md, e.g. ['README.md', 'docs/evaluation.md'].
+      paste_into=[],
   ))
 
   if variant == 'table':

@@ -151,8 +151,13 @@ class TwoPlayerSummary:
   seed_comparisons: list[SeedComparison] = dataclasses.field(default_factory=list)
 
   @property
-  def num_seeds(self) -> int:
-    return max((len(g.players) for g in self.agents), default=0)
+  def seeds_text(self) -> str:
+    """How many training seeds back the agents' numbers."""
+    counts = sorted({len(g.players) for g in self.agents})
+    if counts == [1]:
+      return 'one training seed: the intervals hold no spread across seeds'
+    span = str(counts[0]) if len(counts) == 1 else f'{counts[0]}-{counts[-1]}'
+    return f'{span} training seeds an agent'
 
   @property
   def total_games(self) -> int:
@@ -208,8 +213,9 @@ def summarize_two_player(games, info, env_id, *, anchor: str | None = None,
     comps.append(Comparison(a, b, w, lo, hi, n, d, dlo, dhi, p))
   agents, seed_comps = [], []
   if groups:
+    seed_of = {n: info.get(n, {}).get('seed') for n in names}
     agents, seed_comps = across_seeds(
-        counts, rated, groups, reference, [(a, b) for a, b in comparisons
+        counts, rated, groups, seed_of, reference, [(a, b) for a, b in comparisons
                                            if a in groups and b in groups],
         confidence=confidence, num_samples=num_samples, seed=seed)
   return TwoPlayerSummary(env_id, counts, rated, robust, reference or '', vs_reference,
@@ -230,14 +236,16 @@ def agent_groups(info: dict[str, dict[str, Any]], names: Sequence[str]
 
 
 def across_seeds(counts: ratings_lib.PairCounts, rated: ratings_lib.Ratings,
-                 groups: dict[str, list[str]], reference: str | None,
-                 comparisons: Sequence[tuple[str, str]], *, confidence: float,
+                 groups: dict[str, list[str]], seed_of: dict[str, Any],
+                 reference: str | None, comparisons: Sequence[tuple[str, str]], *,
+                 confidence: float,
                  num_samples: int, seed: int
                  ) -> tuple[list[AgentAcrossSeeds], list[SeedComparison]]:
   """Each agent's numbers over its seeds, and the comparisons of agents seed by seed.
 
-  A comparison A:B pairs A's i-th seed with B's i-th seed (the recipe trains B's seed
-  s from A's seed s where one starts from the other).
+  A comparison A:B pairs each seed of A with the same seed of B (`seed_of`: player ->
+  training seed; the recipe trains B's seed s from A's seed s where one starts from
+  the other).
   """
   pooled_counts = ratings_lib.merge_players(
       counts, {p: g for g, players in groups.items() for p in players})
@@ -264,7 +272,10 @@ def across_seeds(counts: ratings_lib.PairCounts, rated: ratings_lib.Ratings,
         int(pooled_counts.games[i].sum())))
   comps = []
   for a, b in comparisons:
-    pairs = list(zip(groups[a], groups[b]))
+    pairs = [(pa, pb) for pa in groups[a] for pb in groups[b]
+             if seed_of.get(pa) == seed_of.get(pb)]
+    if not pairs:
+      continue
     w, lo, hi, n = ratings_lib.head_to_head(pooled_counts, a, b, confidence=confidence)
     per_seed = [seed_win_rates(counts, pa, pb, num_samples, rng) for pa, pb in pairs]
     rates = np.array([r for r, _ in per_seed])

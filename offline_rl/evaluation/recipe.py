@@ -194,10 +194,10 @@ def training_config(agent, dataset: str, pool, run_dirs: dict[str, str], seed: i
   return config
 
 
-def player_name(agent: str, seed: int, seeds) -> str:
-  """The tournament name of one training seed of an agent: the agent's name when the
-  recipe trains one seed, else NAME/sSEED (the report groups them back by agent)."""
-  return agent if len(seeds) == 1 else f'{agent}/s{seed}'
+def player_name(agent: str, seed: int) -> str:
+  """The tournament name of one training seed of an agent, NAME/sSEED (the report
+  groups an agent's seeds back by the players' `group` records)."""
+  return f'{agent}/s{seed}'
 
 
 # Entries that name an earlier agent of the recipe, whose run directory (same seed) they
@@ -237,13 +237,26 @@ def acting_policy(config, run_dir: str) -> types.Policy:
   from offline_rl import learner
   trained, params, meta = learner.load_agent(run_dir)
   agent = agent_lib.make(config.agent, trained.spec, config)
-  expected = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
-  shapes = lambda tree: jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)
-  if shapes(expected) != shapes(params):
+  if _shapes(jax.eval_shape(agent.init, jax.random.PRNGKey(0))) != _shapes(params):
     raise RecipeError(f'{config.agent} cannot play the params of {run_dir}: its network '
                       'differs; give it the same network overrides as that agent.')
   rating = agent_lib.eval_rating(config, meta.get('top_rating'))
   return agent.make_policy(params, rating=rating)
+
+
+def _shapes(tree):
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)
+
+
+def share_functions(first: types.Policy, policy: types.Policy) -> types.Policy:
+  """`policy`'s params in `first`'s functions when their params have the same shapes:
+  the seeds of one agent (same config but the seed) then share each compiled match
+  program instead of compiling their own. Sound because a trained policy's functions
+  depend on its config only; its params (the rating input included) are data."""
+  if _shapes(first.params) != _shapes(policy.params):
+    return policy
+  return first._replace(params=policy.params)
 
 
 # Stage 3: the tournament -------------------------------------------------------------
@@ -397,7 +410,7 @@ def run(config: config_dict.ConfigDict,
     run_dirs = {}
     seed_players[seed] = {}
     for agent in config.agents:
-      name = player_name(agent.name, seed, seeds)
+      name = player_name(agent.name, seed)
       info = {'kind': 'agent', 'group': agent.name, 'seed': seed, 'config': agent.config}
       if agent.checkpoint:
         run_dirs[agent.name] = os.path.abspath(agent.checkpoint)
@@ -420,15 +433,18 @@ def run(config: config_dict.ConfigDict,
         log(f'  {name}: {stages[f"train {name}"]} in {seconds[f"train {name}"]:.0f} s')
         run_dirs[agent.name] = run_dir
       if agent.get('params_from'):
-        info['params_from'] = player_name(agent.params_from, seed, seeds)
+        info['params_from'] = player_name(agent.params_from, seed)
         policy = acting_policy(training_config(agent, dataset, pool, run_dirs, seed),
                                run_dirs[agent.name])
       else:
         info['workdir'] = run_dirs[agent.name]
         policy = players_lib.load_checkpoint(run_dirs[agent.name], env)
       if agent.init_from:  # Its curves continue the parent's.
-        info['init_from'] = player_name(agent.init_from, seed, seeds)
+        info['init_from'] = player_name(agent.init_from, seed)
         info['step_offset'] = _final_step(run_dirs[agent.init_from])
+      first = agent_policies.get(player_name(agent.name, seeds[0]))
+      if first:
+        policy = share_functions(first[0], policy)
       agent_policies[name] = (policy._replace(policy_id=name), info)
       seed_players[seed][agent.name] = name
 
@@ -465,11 +481,27 @@ def run(config: config_dict.ConfigDict,
                        paper_order=PAPER_ORDER, **summary_args)
   seconds['report'] = time.perf_counter() - start
   stages['report'] = paths['markdown']
+  for document in r.paste_into:
+    report.paste_table(paths['table'], document, _table_header(config, seconds))
   if progress:
     from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
     report.print_summaries(analysis.summarize(store_path, **summary_args))
   log(f'Report: {paths["markdown"]}\n        {paths["html"]}')
   return Outcome(workdir, paths, stages, seconds)
+
+
+def _table_header(config, seconds: dict[str, float]) -> str:
+  """Where a pasted table came from: the command, date, seeds, games and time."""
+  fields = [f'--config=experiments/unplugged.py:{config.variant}']
+  if list(config.seeds) != list(load_config_file(
+      f'experiments/unplugged.py:{config.variant}').seeds):
+    fields.append(f"--config.seeds='{tuple(config.seeds)}'")
+  return (f'Made by `offline-rl demo {" ".join(fields)}` on '
+          f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}: {len(config.seeds)} '
+          f'training seed(s) an agent, {config.data.num_episodes} recorded games, '
+          f'{config.tournament.games_per_match} games per agent-bot pair and '
+          f'{config.tournament.agent_games} per comparison and seed; stages took '
+          f'{sum(seconds.values()) / 60:.0f} min of wall time here.')
 
 
 def _cache_compilations(workdir: str) -> None:

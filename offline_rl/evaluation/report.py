@@ -396,8 +396,7 @@ def write(store: store_lib.ResultsStore | str, out_dir: str, *, title: str = 'Be
       if s.comparisons:
         tables.insert(0, ('Head to head', comparison_table(s)))
       if s.agents:
-        seeds = (f'{s.num_seeds} training seeds' if s.num_seeds > 1 else
-                 'one training seed: the intervals hold no spread across seeds')
+        seeds = s.seeds_text
         tables[:0] = [('Agents across seeds', agents_table(s))] + (
             [('Comparisons across seeds', seed_comparison_table(s))]
             if s.seed_comparisons else [])
@@ -460,6 +459,30 @@ def write(store: store_lib.ResultsStore | str, out_dir: str, *, title: str = 'Be
   with open(html_path, 'w') as f:
     f.write(_page(title, '\n'.join(parts)))
   return {'markdown': md_path, 'html': html_path, **images}
+
+
+TABLE_BEGIN = '<!-- unplugged table: begin (pasted by the recipe; do not edit) -->'
+TABLE_END = '<!-- unplugged table: end -->'
+
+
+def paste_table(table_path: str, document: str, header: str) -> None:
+  """Replaces what lies between TABLE_BEGIN and TABLE_END in `document` (a README)
+  with `header` and the recipe's table.md, so the document shows the run's own table.
+
+  Raises:
+    ValueError: the document lacks the two markers (the message names them).
+  """
+  with open(document) as f:
+    text = f.read()
+  if TABLE_BEGIN not in text or TABLE_END not in text:
+    raise ValueError(f'{document} has no place for the table: put the lines\n'
+                     f'{TABLE_BEGIN}\n{TABLE_END}\nwhere it goes.')
+  with open(table_path) as f:
+    table = f.read().strip()
+  before, rest = text.split(TABLE_BEGIN, 1)
+  after = rest.split(TABLE_END, 1)[1]
+  with open(document, 'w') as f:
+    f.write(f'{before}{TABLE_BEGIN}\n{header}\n\n{table}\n{TABLE_END}{after}')
 
 
 def _first_seeds(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
