@@ -126,7 +126,11 @@ def get_config(variant: str = 'small') -> config_dict.ConfigDict:
   ))
 
   if variant == 'table':
+    # The README's table: the demo's agents with three training seeds; half the demo's
+    # games a pair, so that it fits an hour on two cores (docs/evaluation.md).
     c.seeds = [0, 1, 2]
+    c.tournament.games_per_match = 20
+    c.tournament.agent_games = 100
   elif variant == 'full':
     c.seeds = [0, 1, 2, 3, 4]
     c.data.num_episodes = 6000
