@@ -81,7 +81,7 @@ def get_config(variant: str = 'small') -> config_dict.ConfigDict:
   c.workdir = f'runs/{"demo" if variant == "small" else "unplugged-" + variant}'
   c.variant = variant
   c.seed = 0  # The dataset's and the tournament's randomness.
-  c.seeds = [0]  # Training seeds: each agent trains once per seed.
+  c.seeds = (0,)  # Training seeds: each agent trains once per seed.
   c.env = 'skirmish/8x8'
   c.env_kwargs = config_dict.ConfigDict({}, type_safe=False)
   c.progress = True
@@ -108,31 +108,31 @@ def get_config(variant: str = 'small') -> config_dict.ConfigDict:
       games_per_match=40,  # Per pair of players; even (each map from both seats).
       agent_games=200,  # Per seed, for each pair of report.comparisons.
       shard_size=40,
-      seeds=[0],  # Evaluation seeds (maps and the players' sampling).
+      seeds=(0,),  # Evaluation seeds (maps and the players' sampling).
   ))
   c.report = config_dict.ConfigDict(dict(
       anchor='',  # '' = the strongest bot of the pool, as AlphaStar Unplugged does.
       anchor_rating=1000.0,
       # The paper's ordering, each A:B a claim "A beats B" the report checks; 'best'
       # in the goals is the agent with the highest Elo.
-      comparisons=['ftbc:bc', 'oac:bc', 'eoac:oac', 'mzs_mcts:mzs', 'iql:bc', 'cql:bc'],
+      comparisons=('ftbc:bc', 'oac:bc', 'eoac:oac', 'mzs_mcts:mzs', 'iql:bc', 'cql:bc'),
       goal_vs_strongest_bot=0.6,
       confidence=0.95,
       bootstrap=1000,
       title='AlphaStar Unplugged recipe on Skirmish: every agent vs the bot ladder',
       # Documents whose table (between report.TABLE_BEGIN and TABLE_END) the run
-      # replaces with its table.md, e.g. ['README.md', 'docs/evaluation.md'].
-      paste_into=[],
+      # replaces with its table.md, e.g. ('README.md', 'docs/evaluation.md').
+      paste_into=(),
   ))
 
   if variant == 'table':
     # The README's table: the demo's agents with three training seeds; half the demo's
     # games a pair, so that it fits an hour on two cores (docs/evaluation.md).
-    c.seeds = [0, 1, 2]
+    c.seeds = (0, 1, 2)
     c.tournament.games_per_match = 20
     c.tournament.agent_games = 100
   elif variant == 'full':
-    c.seeds = [0, 1, 2, 3, 4]
+    c.seeds = (0, 1, 2, 3, 4)
     c.data.num_episodes = 6000
     network = dict(network, mlp_sizes=(256, 256), conv_channels=(32, 32),
                    conv_blocks=1, entity_width=64)
@@ -151,7 +151,7 @@ def get_config(variant: str = 'small') -> config_dict.ConfigDict:
       if agent.name == 'mzs_mcts':
         agent.overrides = config_dict.ConfigDict(dict(
             agent.overrides, muzero=dict(num_simulations=4, num_samples=4)))
-    c.seeds = [0, 1]
+    c.seeds = (0, 1)
     c.tournament.games_per_match = 4
     c.tournament.agent_games = 8
     c.tournament.shard_size = 4
