@@ -1,9 +1,10 @@
 """The demo recipe (`make demo`) end to end at tiny sizes, and its resumption.
 
-The fast tests run the whole tiny recipe (record, BC, FT-BC, tournament, report) on the
-toy Corridor, whose programs compile in about a second; the same recipe on Skirmish
-compiles seven Skirmish-sized programs (recording, two learners, the tournament's
-matchup kinds), which takes minutes on two cores, so it is marked slow.
+The fast tests run the tiny recipe (record, BC and FT-BC over two training seeds,
+tournament, report) on the toy Corridor, whose programs compile in about a second,
+then add OAC, MZS, MZS-MCTS and a checkpoint to it; the whole tiny recipe (eight agents,
+two seeds) on Skirmish compiles dozens of Skirmish-sized programs, which takes many
+minutes on two cores, so it is marked slow.
 """
 import json
 import os
@@ -14,6 +15,7 @@ from ml_collections import config_dict
 
 from offline_rl import ratings
 from offline_rl.evaluation import recipe
+from offline_rl.evaluation import report
 
 
 def _tiny_config(workdir, env='toy/corridor-v0', agents=('bc', 'ftbc')):
@@ -187,7 +189,15 @@ def test_rerun_reuses_finished_stages_and_refuses_changed_ones(finished):
   config, first = finished
   store = os.path.join(first.workdir, 'results.jsonl')
   before = open(store).read()
+  readme = os.path.join(first.workdir, 'README.md')
+  with open(readme, 'w') as f:
+    f.write(f'# Mine\n{report.TABLE_BEGIN}\n{report.TABLE_END}\n')
+  config = config.copy_and_resolve_references()
+  config.report.paste_into = (readme,)
   again = recipe.run(config, log=lambda *_: None)
+  pasted = open(readme).read()
+  assert 'Made by `offline-rl demo --config=experiments/unplugged.py:tiny`' in pasted
+  assert open(again.report['table']).read().strip() in pasted
   assert again.stages['record'] == 'reused'
   assert {again.stages[f'train {a}/s{s}'] for a in ('bc', 'ftbc') for s in config.seeds
           } == {'reused'}

@@ -490,7 +490,7 @@ def run(config: config_dict.ConfigDict,
   seconds['report'] = time.perf_counter() - start
   stages['report'] = paths['markdown']
   for document in r.paste_into:
-    report.paste_table(paths['table'], document, _table_header(config, seconds))
+    report.paste_table(paths['table'], document, _table_header(config))
   if progress:
     from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
     report.print_summaries(analysis.summarize(store_path, **summary_args))
@@ -498,18 +498,17 @@ def run(config: config_dict.ConfigDict,
   return Outcome(workdir, paths, stages, seconds)
 
 
-def _table_header(config, seconds: dict[str, float]) -> str:
-  """Where a pasted table came from: the command, date, seeds, games and time."""
+def _table_header(config) -> str:
+  """Where a pasted table came from: the command, date, seeds and games."""
   fields = [f'--config=experiments/unplugged.py:{config.variant}']
   if list(config.seeds) != list(load_config_file(
       f'experiments/unplugged.py:{config.variant}').seeds):
     fields.append(f"--config.seeds='{tuple(config.seeds)}'")
   return (f'Made by `offline-rl demo {" ".join(fields)}` on '
-          f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}: {len(config.seeds)} '
-          f'training seed(s) an agent, {config.data.num_episodes} recorded games, '
-          f'{config.tournament.games_per_match} games per agent-bot pair and '
-          f'{config.tournament.agent_games} per comparison and seed; stages took '
-          f'{sum(seconds.values()) / 60:.0f} min of wall time here.')
+          f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}: '
+          f'{len(config.seeds)} training seed(s) an agent, {config.data.num_episodes} '
+          f'recorded games, {config.tournament.games_per_match} games per agent-bot '
+          f'pair and {config.tournament.agent_games} per comparison and seed.')
 
 
 def _cache_compilations(workdir: str) -> None:
