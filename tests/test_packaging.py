@@ -20,7 +20,7 @@ assert recipe.experiments_dir().startswith(site), recipe.experiments_dir()
 assert demo._DEFAULT.startswith(site) and os.path.exists(demo._DEFAULT)
 config = recipe.load_config_file('experiments/unplugged.py:tiny')
 for agent in config.agents:
-  assert recipe.load_config_file(agent.config).agent in ('bc', 'ftbc')
+  assert recipe.load_config_file(agent.config).agent == agent.name
 (arg,) = cli._shipped_configs(['--config=experiments/unplugged.py:tiny'])
 assert arg == '--config=' + os.path.join(site, 'offline_rl', 'experiments', 'unplugged.py') + ':tiny', arg
 print('ok')

@@ -130,3 +130,77 @@ def test_learning_curves_draw_the_validation_loss_beside_the_training_loss(tmp_p
   assert panels == {'train/action/accuracy': ['bc', 'bc (validation)', 'ftbc'],
                     'train/loss': ['bc', 'bc (validation)', 'ftbc']}
   assert (tmp_path / 'curves.png').stat().st_size > 0
+
+
+def _games(a, b, wins, total, key):
+  return {'type': 'games', 'id': key, 'env': 'skirmish/8x8', 'players': [a, b], 'seed': 0,
+          'first_game': 0, 'returns': [[1.0, -1.0]] * wins + [[-1.0, 1.0]] * (total - wins),
+          'lengths': [10] * total, 'terminal': [True] * total, 'swapped': [False] * total}
+
+
+def test_seeds_pool_into_agents_and_a_claim_must_hold_across_seeds(tmp_path):
+  """Three seeds of agents a, c, e. c beats a in 90%, 90% and 10% of 40 games a seed:
+  63% of the pooled games, whose interval alone excludes 50%; the report must not call
+  it a win, since one seed of three says the opposite. e beats a 75% on every seed."""
+  from offline_rl import ratings  # pylint: disable=g-import-not-at-top
+  store = store_lib.ResultsStore(str(tmp_path / 'results.jsonl'))
+  lines = [{'type': 'agent', 'name': b, 'env': 'skirmish/8x8', 'kind': 'bot',
+            'rating': r} for b, r in (('b1', 900.0), ('b2', 1100.0))]
+  lines.append(_games('b1', 'b2', 10, 40, 'bots'))
+  for seed in range(3):
+    for agent in ('a', 'c', 'e'):
+      name = f'{agent}/s{seed}'
+      lines.append({'type': 'agent', 'name': name, 'env': 'skirmish/8x8', 'kind': 'agent',
+                    'group': agent, 'seed': seed})
+      lines += [_games(name, b, 20, 40, f'{name}-{b}') for b in ('b1', 'b2')]
+    lines.append(_games(f'c/s{seed}', f'a/s{seed}', (36, 36, 4)[seed], 40, f'ca{seed}'))
+    lines.append(_games(f'e/s{seed}', f'a/s{seed}', 30, 40, f'ea{seed}'))
+  store.append(*lines)
+  summary, = analysis.summarize(store, comparisons=[('c', 'a'), ('e', 'a')],
+                                num_samples=2000)
+  ca, ea = summary.seed_comparisons
+  assert ca.games == 120 and ca.win_rate == pytest.approx(76 / 120) and ca.win_lower > 0.5
+  np.testing.assert_allclose(ca.seed_rates, [0.9, 0.9, 0.1])
+  assert ca.seed_lower < 0.5 and ca.verdict == 'not separated at this confidence'
+  assert ea.verdict == 'e beats a' and ea.seed_lower > 0.5
+  # Pooled Elo: the seeds' games counted as one player's; per seed: the full fit's.
+  counts = analysis.pair_counts(store.games(), 'skirmish/8x8')
+  merged = ratings.merge_players(counts, {f'{a}/s{s}': a for a in 'ace' for s in range(3)})
+  assert sorted(merged.names) == ['a', 'b1', 'b2', 'c', 'e']
+  assert merged.games[merged.index('c'), merged.index('a')] == 120
+  pooled = dict(zip(merged.names, ratings.fit(merged, 'b2')))
+  per_seed = dict(zip(counts.names, ratings.fit(counts, 'b2')))
+  agents = {g.name: g for g in summary.agents}
+  assert agents['c'].elo == pytest.approx(pooled['c'], abs=1e-6)
+  np.testing.assert_allclose(agents['c'].seed_elos, [per_seed[f'c/s{s}'] for s in range(3)])
+  assert agents['c'].vs_games == 120 and agents['c'].vs_reference == pytest.approx(0.5)
+  assert summary.seeds_text == '3 training seeds an agent'
+  paths = report.write(store, str(tmp_path / 'out'), comparisons=[('c', 'a'), ('e', 'a')],
+                       num_samples=200, goal_vs_reference=0.6, paper_order=('e', 'c', 'a'))
+  table = open(paths['table']).read()
+  assert '| c vs a | 63% |' in table and 'e beats a: **holds**' in table
+  assert 'c beats a: **not shown**' in table
+  assert re.search(r'The best agent \(\w+, Elo -?\d+\) beats the strongest bot \(b2\) in at '
+                   r'least 60% of games: \*\*missed\*\* \(50%', table)
+
+
+def test_hierarchical_interval_with_one_seed_is_the_game_bootstrap():
+  rng = np.random.default_rng(0)
+  draws = rng.normal(size=(1, 4000))
+  lo, hi = analysis.hierarchical_interval(draws, 0.95, rng)
+  expected = np.percentile(draws[0], [2.5, 97.5])
+  np.testing.assert_allclose([lo, hi], expected)
+
+
+def test_paste_table_replaces_only_the_marked_part(tmp_path):
+  table = tmp_path / 'table.md'
+  table.write_text('| agent |\n|---|\n| bc |\n')
+  readme = tmp_path / 'README.md'
+  readme.write_text(f'# x\n\nbefore\n{report.TABLE_BEGIN}\nold table\n{report.TABLE_END}\nafter\n')
+  report.paste_table(str(table), str(readme), 'Made by a run.')
+  report.paste_table(str(table), str(readme), 'Made by a run.')  # Idempotent.
+  assert readme.read_text() == (f'# x\n\nbefore\n{report.TABLE_BEGIN}\nMade by a run.\n\n'
+                                f'| agent |\n|---|\n| bc |\n{report.TABLE_END}\nafter\n')
+  readme.write_text('no markers')
+  with pytest.raises(ValueError, match='has no place for the table'):
+    report.paste_table(str(table), str(readme), '')

@@ -44,7 +44,7 @@ SHIPPED_MAPS = sorted(
 def test_the_maps_the_demo_plays_are_calibrated():
   from offline_rl.experiments import unplugged  # pylint: disable=g-import-not-at-top
   assert {'skirmish/8x8', 'skirmish/16x16'} <= set(SHIPPED_MAPS)
-  for variant in ('default', 'tiny', 'oac'):
+  for variant in unplugged.VARIANTS:
     assert unplugged.get_config(variant).env in SHIPPED_MAPS
 
 

@@ -1,13 +1,15 @@
 """`offline-rl demo` (what `make demo` runs): the Unplugged recipe, end to end.
 
-  offline-rl demo                                          # defaults: experiments/unplugged.py
+  offline-rl demo                                          # 'small': experiments/unplugged.py
   offline-rl demo --config=experiments/unplugged.py:tiny   # the seconds-long version
+  offline-rl demo --config=experiments/unplugged.py:table  # the README's table, 3 seeds
   offline-rl demo --config.tournament.games_per_match=200  # any field, from the command line
 
-Records a skill-stratified Skirmish dataset from the calibrated bot ladder, trains BC on
-all of it and FT-BC on its top-rated part, plays a tournament among them and the bot
-pool, and writes the report (Markdown, PNG plots, HTML) under the workdir (runs/demo).
-Running it again reuses every finished stage; an interrupted stage resumes.
+Records a skill-stratified Skirmish dataset from the calibrated bot ladder, trains every
+agent of the recipe (BC, FT-BC, OAC, E-OAC, MZS, MZS-MCTS, IQL, CQL) once per training
+seed, plays a tournament among them and the bot pool, and writes the report (Markdown,
+PNG plots, HTML, and table.md for the README) under the workdir (runs/demo). Running it
+again reuses every finished stage; an interrupted stage resumes.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from offline_rl.evaluation import recipe
 _DEFAULT = os.path.join(recipe.experiments_dir(), 'unplugged.py')
 
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', _DEFAULT, 'The recipe: experiments/unplugged.py[:tiny], fields overridable '
-    'with --config.FIELD=VALUE.', lock_config=True)
+    'config', _DEFAULT, 'The recipe: experiments/unplugged.py[:tiny|small|table|full], '
+    'fields overridable with --config.FIELD=VALUE.', lock_config=True)
 
 
 def main(argv):

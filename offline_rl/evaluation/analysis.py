@@ -80,6 +80,63 @@ class Comparison:
 
 
 @dataclasses.dataclass
+class AgentAcrossSeeds:
+  """One agent over its training seeds (players NAME/sSEED, or NAME for one seed).
+
+  Two kinds of interval: `elo_*` and `vs_*` pool the seeds' games into one player
+  (their intervals are over games only); `mean_*` and the comparisons' `seed_*` are
+  hierarchical bootstraps that resample the seeds, then each drawn seed's games, so
+  they hold the spread across seeds as well.
+  """
+  name: str
+  players: list[str]  # [S] one per training seed.
+  elo: float  # Seeds pooled, with its interval over games.
+  elo_lower: float
+  elo_upper: float
+  seed_elos: np.ndarray  # [S] each seed's Elo in the per-seed fit.
+  mean_elo: float  # Mean of seed_elos, with the hierarchical interval.
+  mean_lower: float
+  mean_upper: float
+  vs_reference: float  # Pooled win rate against the strongest bot, Wilson interval.
+  vs_lower: float
+  vs_upper: float
+  vs_games: int
+  seed_vs_reference: np.ndarray  # [S]
+  robustness: float  # Pooled.
+  games: int
+
+
+@dataclasses.dataclass
+class SeedComparison:
+  """Does agent `a` beat agent `b`, seed against seed (see AgentAcrossSeeds)."""
+  a: str
+  b: str
+  win_rate: float  # Seeds pooled, Wilson interval over games.
+  win_lower: float
+  win_upper: float
+  games: int
+  seed_rates: np.ndarray  # [S] a's win rate against b, per seed.
+  seed_lower: float  # The mean of seed_rates: hierarchical interval (seeds, games).
+  seed_upper: float
+  elo_diff: float  # Pooled ratings, bootstrap interval over games.
+  elo_lower: float
+  elo_upper: float
+
+  @property
+  def mean_rate(self) -> float:
+    return float(np.mean(self.seed_rates))
+
+  @property
+  def verdict(self) -> str:
+    """On the hierarchical interval: a claim must hold across seeds, not one seed."""
+    if self.games and self.seed_lower > 0.5:
+      return f'{self.a} beats {self.b}'
+    if self.games and self.seed_upper < 0.5:
+      return f'{self.b} beats {self.a}'
+    return 'not separated at this confidence'
+
+
+@dataclasses.dataclass
 class TwoPlayerSummary:
   env_id: str
   counts: ratings_lib.PairCounts
@@ -90,6 +147,17 @@ class TwoPlayerSummary:
   comparisons: list[Comparison]
   info: dict[str, dict[str, Any]]
   confidence: float
+  agents: list[AgentAcrossSeeds] = dataclasses.field(default_factory=list)
+  seed_comparisons: list[SeedComparison] = dataclasses.field(default_factory=list)
+
+  @property
+  def seeds_text(self) -> str:
+    """How many training seeds back the agents' numbers."""
+    counts = sorted({len(g.players) for g in self.agents})
+    if counts == [1]:
+      return 'one training seed: the intervals hold no spread across seeds'
+    span = str(counts[0]) if len(counts) == 1 else f'{counts[0]}-{counts[-1]}'
+    return f'{span} training seeds an agent'
 
   @property
   def total_games(self) -> int:
@@ -135,15 +203,113 @@ def summarize_two_player(games, info, env_id, *, anchor: str | None = None,
   vs_reference = (rates[:, counts.index(reference)] if reference
                   else np.full(len(names), np.nan))
   robust = ratings_lib.robustness(counts)
+  groups = agent_groups(info, names)
   comps = []
   for a, b in comparisons:
-    if a not in names or b not in names:
+    if a in groups or b in groups or a not in names or b not in names:
       continue
     w, lo, hi, n = ratings_lib.head_to_head(counts, a, b, confidence=confidence)
     d, dlo, dhi, p = rated.difference(a, b)
     comps.append(Comparison(a, b, w, lo, hi, n, d, dlo, dhi, p))
+  agents, seed_comps = [], []
+  if groups:
+    seed_of = {n: info.get(n, {}).get('seed') for n in names}
+    agents, seed_comps = across_seeds(
+        counts, rated, groups, seed_of, reference, [(a, b) for a, b in comparisons
+                                           if a in groups and b in groups],
+        confidence=confidence, num_samples=num_samples, seed=seed)
   return TwoPlayerSummary(env_id, counts, rated, robust, reference or '', vs_reference,
-                          comps, {n: info.get(n, {}) for n in names}, confidence)
+                          comps, {n: info.get(n, {}) for n in names}, confidence,
+                          agents, seed_comps)
+
+
+def agent_groups(info: dict[str, dict[str, Any]], names: Sequence[str]
+                 ) -> dict[str, list[str]]:
+  """Agent name -> its players (one per training seed, by seed) from the players'
+  `group` and `seed` records (the recipe writes them)."""
+  groups: dict[str, list[str]] = {}
+  for n in sorted(names, key=lambda n: info.get(n, {}).get('seed', 0)):
+    group = info.get(n, {}).get('group')
+    if group:
+      groups.setdefault(group, []).append(n)
+  return groups
+
+
+def across_seeds(counts: ratings_lib.PairCounts, rated: ratings_lib.Ratings,
+                 groups: dict[str, list[str]], seed_of: dict[str, Any],
+                 reference: str | None, comparisons: Sequence[tuple[str, str]], *,
+                 confidence: float,
+                 num_samples: int, seed: int
+                 ) -> tuple[list[AgentAcrossSeeds], list[SeedComparison]]:
+  """Each agent's numbers over its seeds, and the comparisons of agents seed by seed.
+
+  A comparison A:B pairs each seed of A with the same seed of B (`seed_of`: player ->
+  training seed; the recipe trains B's seed s from A's seed s where one starts from
+  the other).
+  """
+  pooled_counts = ratings_lib.merge_players(
+      counts, {p: g for g, players in groups.items() for p in players})
+  pooled = ratings_lib.rate(pooled_counts, rated.anchor, anchor_rating=rated.anchor_rating,
+                            confidence=confidence, num_samples=num_samples, seed=seed)
+  robust = ratings_lib.robustness(pooled_counts)
+  rng = np.random.default_rng(seed)
+  tail = 50 * (1 - confidence)
+  agents = []
+  for name, players in groups.items():
+    where = [rated.names.index(p) for p in players]
+    seeds = rng.integers(0, len(players), size=(len(rated.samples), len(players)))
+    means = rated.samples[:, where][np.arange(len(rated.samples))[:, None], seeds].mean(1)
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    vs = (ratings_lib.head_to_head(pooled_counts, name, reference, confidence=confidence)
+          if reference else (math.nan,) * 3 + (0,))
+    seed_vs = np.array([ratings_lib.head_to_head(counts, p, reference)[0]
+                        if reference else math.nan for p in players])
+    i = pooled.names.index(name)
+    agents.append(AgentAcrossSeeds(
+        name, list(players), float(pooled.rating[i]), float(pooled.lower[i]),
+        float(pooled.upper[i]), rated.rating[where], float(rated.rating[where].mean()),
+        float(lo), float(hi), *vs, seed_vs, float(robust[i]),
+        int(pooled_counts.games[i].sum())))
+  comps = []
+  for a, b in comparisons:
+    pairs = [(pa, pb) for pa in groups[a] for pb in groups[b]
+             if seed_of.get(pa) == seed_of.get(pb)]
+    if not pairs:
+      continue
+    w, lo, hi, n = ratings_lib.head_to_head(pooled_counts, a, b, confidence=confidence)
+    per_seed = [seed_win_rates(counts, pa, pb, num_samples, rng) for pa, pb in pairs]
+    rates = np.array([r for r, _ in per_seed])
+    slo, shi = hierarchical_interval(np.stack([s for _, s in per_seed]), confidence, rng)
+    d, dlo, dhi, _ = pooled.difference(a, b)
+    comps.append(SeedComparison(a, b, w, lo, hi, n, rates, slo, shi, d, dlo, dhi))
+  return agents, comps
+
+
+def seed_win_rates(counts: ratings_lib.PairCounts, a: str, b: str, num_samples: int,
+                   rng: np.random.Generator) -> tuple[float, np.ndarray]:
+  """(a's win rate against b, [num_samples] rates of its games resampled); NaN if none."""
+  i, j = counts.index(a), counts.index(b)
+  n = int(counts.games[i, j])
+  if n == 0:
+    return math.nan, np.full(num_samples, math.nan)
+  p = np.array([counts.wins[i, j], counts.draws[i, j], counts.wins[j, i]]) / n
+  draws = rng.multinomial(n, p, size=num_samples)  # [N, 3]
+  return float(counts.score[i, j] / n), (draws[:, 0] + 0.5 * draws[:, 1]) / n
+
+
+def hierarchical_interval(resampled: np.ndarray, confidence: float,
+                          rng: np.random.Generator) -> tuple[float, float]:
+  """Percentile interval of the mean over seeds of [S, N] per-seed resampled values:
+  each of the N draws picks S seeds with replacement (the seed level) and reads their
+  n-th resample (the game level). S = 1 reduces to the game-level bootstrap."""
+  s, n = resampled.shape
+  picks = rng.integers(0, s, size=(n, s))
+  means = resampled[picks, np.arange(n)[:, None]].mean(1)
+  if np.isnan(means).all():
+    return math.nan, math.nan
+  tail = 50 * (1 - confidence)
+  lo, hi = np.nanpercentile(means, [tail, 100 - tail])
+  return float(lo), float(hi)
 
 
 def summarize_single_agent(games, info, env_id, *, reference: str | None = None,

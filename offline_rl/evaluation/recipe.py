@@ -4,8 +4,9 @@
 `config.workdir`:
 
   data/            the recorded RLDS dataset (skipped when already complete);
-  agents/<name>/   one training run per agent (skipped when finished with the same
-                   settings; an interrupted run resumes from its checkpoint);
+  agents/<name>/s<seed>/  one training run per agent and training seed (skipped when
+                   finished with the same settings; an interrupted run resumes from
+                   its checkpoint);
   results.jsonl    the tournament's results store (only missing shards are played);
   report/          report.md, PNG plots and report.html (always rewritten).
 
@@ -16,6 +17,7 @@ error that names the stage and the directory to delete, instead of mixing result
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import importlib.util
 import json
@@ -30,6 +32,9 @@ from offline_rl import types
 
 STAMP = '.recipe-stamp.json'
 EXPERIMENTS = 'experiments'
+# AlphaStar Unplugged's agents by Elo, strongest first (its Table: MZS-MCTS 1578, E-OAC
+# 1563, OAC 1548, FT-BC 1485, MZS 1425, BC 1380); the report says how much of it holds.
+PAPER_ORDER = ('mzs_mcts', 'eoac', 'oac', 'ftbc', 'mzs', 'bc')
 
 
 class RecipeError(RuntimeError):
@@ -174,11 +179,13 @@ def rating_threshold(pool, top_fraction: float) -> float:
   return ratings[-keep]
 
 
-def training_config(agent, dataset: str, pool, run_dirs: dict[str, str]):
+def training_config(agent, dataset: str, pool, run_dirs: dict[str, str], seed: int):
+  """The agent's training config for one seed; `run_dirs` are that seed's earlier runs."""
   config = load_config_file(agent.config)
   apply_overrides(config, agent.overrides)
   with config.unlocked():
     config.dataset = dataset
+    config.seed = int(seed)
     if agent.top_fraction > 0:
       config.filters = f'rating>={rating_threshold(pool, agent.top_fraction):.6g}'
     for field in _EARLIER_AGENT_FIELDS:
@@ -188,9 +195,17 @@ def training_config(agent, dataset: str, pool, run_dirs: dict[str, str]):
   return config
 
 
-# Entries that name an earlier agent of the recipe, whose run directory they receive:
-# init_from warm-starts from it, teacher distils towards it (frozen).
+def player_name(agent: str, seed: int) -> str:
+  """The tournament name of one training seed of an agent, NAME/sSEED (the report
+  groups an agent's seeds back by the players' `group` records)."""
+  return f'{agent}/s{seed}'
+
+
+# Entries that name an earlier agent of the recipe, whose run directory (same seed) they
+# receive: init_from warm-starts from it, teacher distils towards it (frozen).
 _EARLIER_AGENT_FIELDS = ('init_from', 'teacher')
+# All the fields that must name an earlier agent (params_from: play its trained params).
+_EARLIER_FIELDS = _EARLIER_AGENT_FIELDS + ('params_from',)
 
 
 def _check_earlier(agent, field: str, earlier) -> None:
@@ -201,22 +216,85 @@ def _check_earlier(agent, field: str, earlier) -> None:
 
 def train_stage(agent, config, run_dir: str, progress: bool) -> str:
   """Trains one agent in-process with the generic learner."""
-  from offline_rl.learner import experiment  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  import jax
+  from offline_rl.learner import experiment
   if _stamped(run_dir, config, f'training of {agent.name}'):
     return 'reused'
   learner = experiment.train(config, run_dir, progress)
-  state, iterator = learner.state, learner.iterator
-  _stamp(run_dir, config, steps=int(state.step), episodes=int(iterator.num_episodes))
-  return f'trained to step {int(state.step)} on {iterator.num_episodes} episodes'
+  steps, episodes = int(learner.state.step), int(learner.iterator.num_episodes)
+  _stamp(run_dir, config, steps=steps, episodes=episodes)
+  # The next agent needs none of this run's data or programs; kept, they grew the
+  # process to 4.8 GB by the fifth agent, where a shared 23 GB machine killed it.
+  del learner
+  gc.collect()
+  jax.clear_caches()
+  return f'trained to step {steps} on {episodes} episodes'
+
+
+def acting_policy(config, run_dir: str) -> types.Policy:
+  """The params of the run in `run_dir` acting by `config` (an agent entry's
+  `params_from`: MZS-MCTS searches with MZS's trained network).
+
+  Raises:
+    RecipeError: `config`'s network does not have the run's parameter shapes.
+  """
+  # pylint: disable=g-import-not-at-top
+  import jax
+  from offline_rl import agent as agent_lib
+  from offline_rl import learner
+  trained, params, meta = learner.load_agent(run_dir)
+  agent = agent_lib.make(config.agent, trained.spec, config)
+  if _shapes(jax.eval_shape(agent.init, jax.random.PRNGKey(0))) != _shapes(params):
+    raise RecipeError(f'{config.agent} cannot play the params of {run_dir}: its network '
+                      'differs; give it the same network overrides as that agent.')
+  rating = agent_lib.eval_rating(config, meta.get('top_rating'))
+  return agent.make_policy(params, rating=rating)
+
+
+def _shapes(tree):
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), tree)
+
+
+def share_functions(first: types.Policy, policy: types.Policy) -> types.Policy:
+  """`policy`'s params in `first`'s functions when their params have the same shapes:
+  the seeds of one agent (same config but the seed) then share each compiled match
+  program instead of compiling their own. Sound because a trained policy's functions
+  depend on its config only; its params (the rating input included) are data."""
+  if _shapes(first.params) != _shapes(policy.params):
+    return policy
+  return first._replace(params=policy.params)
 
 
 # Stage 3: the tournament -------------------------------------------------------------
 
 
-def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
+def tournament_pairs(bots: list[str], seed_players: dict[int, dict[str, str]],
+                     comparisons) -> tuple[list, list]:
+  """(head-to-head pairs, other pairs) of the tournament.
+
+  The bots play each other (they anchor the Elo scale), every agent player (each seed)
+  plays every bot, and each `comparisons` pair (A, B) plays head to head seed against
+  seed. Agents outside the comparisons do not meet: each meeting of two agents compiles
+  its own program, and the bots connect every agent's rating.
+
+  Args:
+    bots: the bot pool's names.
+    seed_players: seed -> {agent name: player name}.
+    comparisons: (A, B) agent names.
+  """
+  from offline_rl.evaluation import work  # pylint: disable=g-import-not-at-top
+  heads = [(players[a], players[b]) for players in seed_players.values()
+           for a, b in comparisons if a in players and b in players]
+  agents = [name for players in seed_players.values() for name in players.values()]
+  return heads, work.round_robin(bots) + work.against_pool(agents, bots)
+
+
+def tournament_stage(config, env, pool, agent_policies, seed_players, store_path: str
+                     ) -> int:
   # pylint: disable=g-import-not-at-top
   from offline_rl.evaluation import players as players_lib
-  from offline_rl.evaluation import runner
   from offline_rl.evaluation import store as store_lib
   from offline_rl.evaluation import work
   t = config.tournament
@@ -230,20 +308,23 @@ def tournament_stage(config, env, pool, agent_policies, store_path: str) -> int:
   new = [r for r in new if known.get((config.env, r['name'])) != _jsonable(r)]
   if new:
     store.append(*new)
-  agents = set(agent_policies)
-  pairs = runner.matchups(players, env.spec.num_players, t.schedule)
-  agent_pairs = [m for m in pairs if set(m) <= agents]
-  other_pairs = [m for m in pairs if not set(m) <= agents]
+  heads, others = tournament_pairs([p.policy_id for p in pool], seed_players,
+                                   comparisons(config))
   seeds = [int(s) for s in t.seeds]
-  shards = work.plan(config.env, agent_pairs, games_per_match=int(t.agent_games),
+  shards = work.plan(config.env, heads, games_per_match=int(t.agent_games),
                      seeds=seeds, shard_size=int(t.shard_size))
-  shards += work.plan(config.env, other_pairs, games_per_match=int(t.games_per_match),
+  shards += work.plan(config.env, others, games_per_match=int(t.games_per_match),
                       seeds=seeds, shard_size=int(t.shard_size))
   # Group shards by the compiled function they need (agent pairs, agent-vs-bot, bots).
+  agents = set(agent_policies)
   shards.sort(key=lambda s: tuple(n in agents for n in s.players), reverse=True)
   return work.run_shards(shards, store, envs={config.env: env},
                          policies={config.env: {p.name: p.policy for p in players}},
                          show_progress=bool(config.progress), description='tournament')
+
+
+def comparisons(config) -> list[tuple[str, str]]:
+  return [tuple(c.split(':', 1)) for c in config.report.comparisons]
 
 
 def _final_step(run_dir: str) -> int:
@@ -258,22 +339,31 @@ def _jsonable(record):
 
 
 def validate(config) -> None:
-  """Checks the agent list before any stage runs."""
+  """Checks the agent list, the seeds and the comparisons before any stage runs."""
   names = [a.name for a in config.agents]
   if len(set(names)) != len(names):
     raise RecipeError(f'Agent names must be unique; got {names}.')
+  seeds = list(config.seeds)
+  if not seeds or len(set(seeds)) != len(seeds):
+    raise RecipeError(f'config.seeds must list distinct training seeds; got {seeds}.')
   for i, agent in enumerate(config.agents):
-    for field in _EARLIER_AGENT_FIELDS:
+    for field in _EARLIER_FIELDS:
       if agent.get(field):
         _check_earlier(agent, field, names[:i])
     if not 0 <= agent.top_fraction < 1:
       raise RecipeError(f'Agent {agent.name!r}: top_fraction must be in [0, 1), got '
                         f'{agent.top_fraction}.')
+    if agent.checkpoint and len(seeds) > 1:
+      raise RecipeError(f'Agent {agent.name!r} loads one checkpoint, but the recipe trains '
+                        f'{len(seeds)} seeds; give a checkpoint per seed as separate '
+                        'agents, or one seed.')
     if not agent.checkpoint:
       load_config_file(agent.config)
   for c in config.report.comparisons:
-    if ':' not in c:
-      raise RecipeError(f'report.comparisons takes A:B pairs; got {c!r}.')
+    a, sep, b = c.partition(':')
+    if not sep or a not in names or b not in names:
+      raise RecipeError(f'report.comparisons takes A:B pairs of agent names {names}; '
+                        f'got {c!r}.')
 
 
 # The whole recipe --------------------------------------------------------------------
@@ -304,7 +394,8 @@ def run(config: config_dict.ConfigDict,
   validate(config)
   env = environments.make(config.env, **dict(config.env_kwargs))
   pool = bot_pool(config, env)
-  num_stages = 3 + len(config.agents)
+  seeds = [int(s) for s in config.seeds]
+  num_stages = 3 + len(config.agents) * len(seeds)
   step = 0
 
   def begin(title):
@@ -322,63 +413,102 @@ def run(config: config_dict.ConfigDict,
   log(f'  dataset: {stages["record"]} in {seconds["record"]:.0f} s')
   dataset = os.path.join(data_dir, 'dataset')
 
-  run_dirs, agent_policies = {}, {}
-  for agent in config.agents:
-    if agent.checkpoint:
-      run_dirs[agent.name] = os.path.abspath(agent.checkpoint)
-      begin(f'Agent {agent.name}: loading {agent.checkpoint}')
-      stages[f'train {agent.name}'] = 'loaded'
-    else:
-      run_dir = os.path.join(workdir, 'agents', agent.name)
-      os.makedirs(run_dir, exist_ok=True)
-      train_config = training_config(agent, dataset, pool, run_dirs)
-      what = (f'filters {train_config.filters}' if train_config.filters
-              else 'all episodes')
-      start = begin(f'Training {agent.name} ({agent.config}, {what}'
-                    + (f', from {agent.init_from}' if agent.init_from else '') + ')')
-      stages[f'train {agent.name}'] = train_stage(agent, train_config, run_dir, progress)
-      seconds[f'train {agent.name}'] = time.perf_counter() - start
-      log(f'  {agent.name}: {stages[f"train {agent.name}"]} in '
-          f'{seconds[f"train {agent.name}"]:.0f} s')
-      run_dirs[agent.name] = run_dir
-    policy = players_lib.load_checkpoint(run_dirs[agent.name], env)._replace(
-        policy_id=agent.name)
-    info = {'kind': 'agent', 'workdir': run_dirs[agent.name], 'config': agent.config}
-    if agent.init_from:  # Its curves continue the parent's.
-      info['init_from'] = agent.init_from
-      info['step_offset'] = _final_step(run_dirs[agent.init_from])
-    agent_policies[agent.name] = (policy, info)
+  agent_policies, seed_players = {}, {}
+  for seed in seeds:
+    run_dirs = {}
+    seed_players[seed] = {}
+    for agent in config.agents:
+      name = player_name(agent.name, seed)
+      info = {'kind': 'agent', 'group': agent.name, 'seed': seed, 'config': agent.config}
+      if agent.checkpoint:
+        run_dirs[agent.name] = os.path.abspath(agent.checkpoint)
+        begin(f'Agent {name}: loading {agent.checkpoint}')
+        stages[f'train {name}'] = 'loaded'
+      elif agent.get('params_from'):
+        begin(f'Agent {name}: the params of {agent.params_from} acting by {agent.config}')
+        run_dirs[agent.name] = run_dirs[agent.params_from]
+        stages[f'train {name}'] = f'plays {agent.params_from}\'s params'
+      else:
+        run_dir = os.path.join(workdir, 'agents', agent.name, f's{seed}')
+        os.makedirs(run_dir, exist_ok=True)
+        train_config = training_config(agent, dataset, pool, run_dirs, seed)
+        what = (f'filters {train_config.filters}' if train_config.filters
+                else 'all episodes')
+        start = begin(f'Training {name} ({agent.config}, {what}'
+                      + (f', from {agent.init_from}' if agent.init_from else '') + ')')
+        stages[f'train {name}'] = train_stage(agent, train_config, run_dir, progress)
+        seconds[f'train {name}'] = time.perf_counter() - start
+        log(f'  {name}: {stages[f"train {name}"]} in {seconds[f"train {name}"]:.0f} s')
+        run_dirs[agent.name] = run_dir
+      if agent.get('params_from'):
+        info['params_from'] = player_name(agent.params_from, seed)
+        policy = acting_policy(training_config(agent, dataset, pool, run_dirs, seed),
+                               run_dirs[agent.name])
+      else:
+        info['workdir'] = run_dirs[agent.name]
+        policy = players_lib.load_checkpoint(run_dirs[agent.name], env)
+      if agent.init_from:  # Its curves continue the parent's.
+        info['init_from'] = player_name(agent.init_from, seed)
+        info['step_offset'] = _final_step(run_dirs[agent.init_from])
+      first = agent_policies.get(player_name(agent.name, seeds[0]))
+      if first:
+        policy = share_functions(first[0], policy)
+      agent_policies[name] = (policy._replace(policy_id=name), info)
+      seed_players[seed][agent.name] = name
 
   start = begin(f'Tournament: {len(pool)} bots and {len(agent_policies)} agents')
   store_path = os.path.join(workdir, 'results.jsonl')
-  played = tournament_stage(config, env, pool, agent_policies, store_path)
+  played = tournament_stage(config, env, pool, agent_policies, seed_players, store_path)
   stages['tournament'] = f'{played} shards played'
   seconds['tournament'] = time.perf_counter() - start
   log(f'  tournament: {played} new shards in {seconds["tournament"]:.0f} s')
 
   start = begin('Report')
   r = config.report
-  comparisons = [tuple(c.split(':', 1)) for c in r.comparisons]
-  notes = [f'Made by `offline-rl demo` (experiments/unplugged.py, workdir {workdir}).',
+  t = config.tournament
+  seed_text = (f'{len(seeds)} training seeds ({", ".join(map(str, seeds))}), each its '
+               'own player' if len(seeds) > 1 else
+               'one training seed (no spread across seeds is measured)')
+  notes = [f'Made by `offline-rl demo --config=experiments/unplugged.py:{config.variant}` '
+           f'(workdir {workdir}).',
            f'Dataset: {config.data.num_episodes} games of {config.env} among {len(pool)} '
            f'ladder bots ({config.data.matchups}). Agents: ' + ', '.join(
                f'{a.name} ({a.config}' + (f', top {a.top_fraction:.0%} of the ladder'
-                                          if a.top_fraction else '') + ')'
-               for a in config.agents) + '.']
+                                          if a.top_fraction else '')
+               + (f', the params of {a.params_from}' if a.get('params_from') else '') + ')'
+               for a in config.agents) + f'; {seed_text}.',
+           f'Tournament: the bots among themselves and every agent (each seed) against '
+           f'every bot, {t.games_per_match} games a pair; each comparison head to head, '
+           f'seed s against seed s, {t.agent_games} games a seed; seats alternate, maps '
+           f'vary (evaluation seeds {list(t.seeds)}).']
+  summary_args = dict(anchor=r.anchor or None, anchor_rating=float(r.anchor_rating),
+                      comparisons=comparisons(config), confidence=float(r.confidence),
+                      num_samples=int(r.bootstrap), seed=int(config.seed))
   paths = report.write(store_path, os.path.join(workdir, 'report'), title=r.title,
-                       anchor=r.anchor or None, anchor_rating=float(r.anchor_rating),
-                       comparisons=comparisons, confidence=float(r.confidence),
-                       num_samples=int(r.bootstrap), seed=int(config.seed), notes=notes)
+                       notes=notes, goal_vs_reference=float(r.goal_vs_strongest_bot),
+                       paper_order=PAPER_ORDER, **summary_args)
   seconds['report'] = time.perf_counter() - start
   stages['report'] = paths['markdown']
+  for document in r.paste_into:
+    report.paste_table(paths['table'], document, _table_header(config))
   if progress:
     from offline_rl.evaluation import analysis  # pylint: disable=g-import-not-at-top
-    report.print_summaries(analysis.summarize(
-        store_path, anchor=r.anchor or None, anchor_rating=float(r.anchor_rating),
-        comparisons=comparisons, confidence=float(r.confidence),
-        num_samples=int(r.bootstrap), seed=int(config.seed)))
+    report.print_summaries(analysis.summarize(store_path, **summary_args))
   log(f'Report: {paths["markdown"]}\n        {paths["html"]}')
   return Outcome(workdir, paths, stages, seconds)
+
+
+def _table_header(config) -> str:
+  """Where a pasted table came from: the command, date, seeds and games."""
+  fields = [f'--config=experiments/unplugged.py:{config.variant}']
+  if list(config.seeds) != list(load_config_file(
+      f'experiments/unplugged.py:{config.variant}').seeds):
+    fields.append(f"--config.seeds='{tuple(config.seeds)}'")
+  return (f'Made by `offline-rl demo {" ".join(fields)}` on '
+          f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}: '
+          f'{len(config.seeds)} training seed(s) an agent, {config.data.num_episodes} '
+          f'recorded games, {config.tournament.games_per_match} games per agent-bot '
+          f'pair and {config.tournament.agent_games} per comparison and seed.')
 
 
 def _cache_compilations(workdir: str) -> None:

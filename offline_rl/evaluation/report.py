@@ -92,6 +92,69 @@ def comparison_table(s: analysis.TwoPlayerSummary) -> Table:
                 f'{level} interval', 'P(better) (bootstrap)', 'verdict'], rows)
 
 
+def agents_table(s: analysis.TwoPlayerSummary) -> Table:
+  """One row an agent, strongest first: its Elo with the seeds pooled (interval over
+  games), each seed's Elo, their mean (interval over seeds and games), its win rate
+  against the strongest bot, robustness and games."""
+  level = f'{100 * s.confidence:.0f}%'
+  rows = []
+  for g in sorted(s.agents, key=lambda g: -g.elo):
+    rows.append([g.name, str(len(g.players)), f'{g.elo:.0f}',
+                 f'[{g.elo_lower:.0f}, {g.elo_upper:.0f}]',
+                 ' '.join(f'{e:.0f}' for e in g.seed_elos),
+                 f'{g.mean_elo:.0f} [{g.mean_lower:.0f}, {g.mean_upper:.0f}]',
+                 f'{_pct(g.vs_reference)} [{_pct(g.vs_lower)}, {_pct(g.vs_upper)}]',
+                 _pct(g.robustness), str(g.games)])
+  ref = s.reference or 'reference'
+  return Table(['agent', 'seeds', 'Elo', f'{level} interval (games)', 'Elo per seed',
+                f'mean over seeds [{level}: seeds, games]', f'vs {ref} [{level}]',
+                'robustness', 'games'], rows)
+
+
+def seed_comparison_table(s: analysis.TwoPlayerSummary) -> Table:
+  level = f'{100 * s.confidence:.0f}%'
+  rows = []
+  for c in s.seed_comparisons:
+    rows.append([f'{c.a} vs {c.b}', _pct(c.win_rate),
+                 f'[{_pct(c.win_lower)}, {_pct(c.win_upper)}]', str(c.games),
+                 ' '.join(_pct(r) for r in c.seed_rates),
+                 f'{_pct(c.mean_rate)} [{_pct(c.seed_lower)}, {_pct(c.seed_upper)}]',
+                 f'{c.elo_diff:+.0f} [{c.elo_lower:+.0f}, {c.elo_upper:+.0f}]', c.verdict])
+  return Table(['comparison', 'win rate', f'{level} interval (games)', 'games',
+                'per seed', f'mean over seeds [{level}: seeds, games]',
+                f'Elo difference [{level}]', 'verdict'], rows)
+
+
+def goals(s: analysis.TwoPlayerSummary, *, goal_vs_reference: float | None = None,
+          paper_order: Sequence[str] = ()) -> list[str]:
+  """Markdown bullets: each comparison's claim, the best agent against the strongest
+  bot, and how much of the paper's Elo order the agents reproduce."""
+  level = f'{100 * s.confidence:.0f}%'
+  out = []
+  for c in s.seed_comparisons:
+    held = ('holds' if c.verdict == f'{c.a} beats {c.b}' else
+            'reversed' if c.verdict == f'{c.b} beats {c.a}' else 'not shown')
+    out.append(f'- {c.a} beats {c.b}: **{held}** (mean over seeds '
+               f'{_pct(c.mean_rate)}, {level} interval [{_pct(c.seed_lower)}, '
+               f'{_pct(c.seed_upper)}]; {c.games} games).')
+  if s.agents and s.reference and goal_vs_reference is not None:
+    best = max(s.agents, key=lambda g: g.elo)
+    met = 'met' if best.vs_reference >= goal_vs_reference else 'missed'
+    out.append(f'- The best agent ({best.name}, Elo {best.elo:.0f}) beats the strongest '
+               f'bot ({s.reference}) in at least {_pct(goal_vs_reference)} of games: '
+               f'**{met}** ({_pct(best.vs_reference)} [{_pct(best.vs_lower)}, '
+               f'{_pct(best.vs_upper)}] over {best.vs_games} games).')
+  elo = {g.name: g.elo for g in s.agents}
+  order = [n for n in paper_order if n in elo]
+  if len(order) > 1:
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1:]]
+    agree = sum(elo[a] > elo[b] for a, b in pairs)
+    ours = ' > '.join(sorted(order, key=lambda n: -elo[n]))
+    out.append(f'- The paper\'s Elo order {" > ".join(order)}: {agree} of {len(pairs)} '
+               f'pairs agree here ({ours}, seeds pooled).')
+  return out
+
+
 def single_agent_table(s: analysis.SingleAgentSummary) -> Table:
   level = f'{100 * s.confidence:.0f}%'
   rows = []
@@ -293,8 +356,13 @@ def write(store: store_lib.ResultsStore | str, out_dir: str, *, title: str = 'Be
           anchor: str | None = None, anchor_rating: float = 1000.0,
           comparisons: Sequence[tuple[str, str]] = (), confidence: float = 0.95,
           num_samples: int = 1000, seed: int = 0, reference: str | None = None,
-          notes: Sequence[str] = ()) -> dict[str, str]:
-  """Writes report.md, the PNGs and report.html into out_dir; returns their paths."""
+          notes: Sequence[str] = (), goal_vs_reference: float | None = None,
+          paper_order: Sequence[str] = ()) -> dict[str, str]:
+  """Writes report.md, the PNGs and report.html into out_dir; returns their paths.
+
+  With agents over training seeds (players recorded with a `group`), also `table.md`:
+  the agents, the comparisons and the goals, for a README to paste.
+  """
   if isinstance(store, str):
     store = store_lib.ResultsStore(store)
   summaries = analysis.summarize(store, anchor=anchor, anchor_rating=anchor_rating,
@@ -327,6 +395,23 @@ def write(store: store_lib.ResultsStore | str, out_dir: str, *, title: str = 'Be
       tables = [('Ratings', rating_table(s))]
       if s.comparisons:
         tables.insert(0, ('Head to head', comparison_table(s)))
+      if s.agents:
+        seeds = s.seeds_text
+        tables[:0] = [('Agents across seeds', agents_table(s))] + (
+            [('Comparisons across seeds', seed_comparison_table(s))]
+            if s.seed_comparisons else [])
+        bullets = goals(s, goal_vs_reference=goal_vs_reference, paper_order=paper_order)
+        table_md = [f'{s.total_games} games of {s.env_id}, {seeds}; Elo anchored at '
+                    f'{r.anchor} = {r.anchor_rating:.0f}.', '',
+                    agents_table(s).markdown(), '']
+        if s.seed_comparisons:
+          table_md += [seed_comparison_table(s).markdown(), '']
+        table_md += bullets
+        images['table'] = os.path.join(out_dir, 'table.md')
+        with open(images['table'], 'w') as f:
+          f.write('\n'.join(table_md) + '\n')
+        head += f' Agents: {seeds}.'
+        tables.insert(0, ('Goals', bullets))
       tables.append(('Win-rate matrix (row beats column)', win_matrix_table(s)))
       elo_png, win_png = f'elo_{_slug(s.env_id)}.png', f'winrate_{_slug(s.env_id)}.png'
       plot_elo(s, image(elo_png))
@@ -345,13 +430,18 @@ def write(store: store_lib.ResultsStore | str, out_dir: str, *, title: str = 'Be
     md += [head, '']
     parts.append(f'<p>{html.escape(head)}</p>')
     for caption, table in tables:
-      md += [f'### {caption}', '', table.markdown(), '']
-      parts += [f'<h3>{html.escape(caption)}</h3>', table.html()]
+      if isinstance(table, Table):
+        md += [f'### {caption}', '', table.markdown(), '']
+        parts += [f'<h3>{html.escape(caption)}</h3>', table.html()]
+      else:  # Bullets.
+        md += [f'### {caption}', ''] + table + ['']
+        parts += [f'<h3>{html.escape(caption)}</h3><ul>'] + [
+            f'<li>{html.escape(b[2:].replace("**", ""))}</li>' for b in table] + ['</ul>']
     md += [f'![{p}]({p})' for p in pngs] + ['']
     parts += [_img_tag(os.path.join(out_dir, p)) for p in pngs]
 
   logs, offsets = {}, {}
-  for name, record in store.agents().items():
+  for name, record in _first_seeds(store.agents()).items():
     workdir = record.get('workdir')
     if workdir and os.path.isdir(workdir):
       curves = read_training_logs(workdir)
@@ -369,6 +459,44 @@ def write(store: store_lib.ResultsStore | str, out_dir: str, *, title: str = 'Be
   with open(html_path, 'w') as f:
     f.write(_page(title, '\n'.join(parts)))
   return {'markdown': md_path, 'html': html_path, **images}
+
+
+TABLE_BEGIN = '<!-- unplugged table: begin (pasted by the recipe; do not edit) -->'
+TABLE_END = '<!-- unplugged table: end -->'
+
+
+def paste_table(table_path: str, document: str, header: str) -> None:
+  """Replaces what lies between TABLE_BEGIN and TABLE_END in `document` (a README)
+  with `header` and the recipe's table.md, so the document shows the run's own table.
+
+  Raises:
+    ValueError: the document lacks the two markers (the message names them).
+  """
+  with open(document) as f:
+    text = f.read()
+  if TABLE_BEGIN not in text or TABLE_END not in text:
+    raise ValueError(f'{document} has no place for the table: put the lines\n'
+                     f'{TABLE_BEGIN}\n{TABLE_END}\nwhere it goes.')
+  with open(table_path) as f:
+    table = f.read().strip()
+  before, rest = text.split(TABLE_BEGIN, 1)
+  after = rest.split(TABLE_END, 1)[1]
+  with open(document, 'w') as f:
+    f.write(f'{before}{TABLE_BEGIN}\n{header}\n\n{table}\n{TABLE_END}{after}')
+
+
+def _first_seeds(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+  """The players' records with one training seed (the first) of each agent, by the
+  agent's name, so the learning curves draw one line an agent."""
+  out, seen = {}, set()
+  for name, record in sorted(records.items(), key=lambda kv: kv[1].get('seed', 0)):
+    group = record.get('group')
+    if group is None:
+      out[name] = record
+    elif group not in seen:
+      seen.add(group)
+      out[group] = record
+  return out
 
 
 def _img_tag(path: str) -> str:

@@ -7,6 +7,7 @@ from offline_rl.ratings.elo import counts_from_outcomes
 from offline_rl.ratings.elo import expected_score
 from offline_rl.ratings.elo import fit
 from offline_rl.ratings.elo import head_to_head
+from offline_rl.ratings.elo import merge_players
 from offline_rl.ratings.elo import rate
 from offline_rl.ratings.elo import robustness
 from offline_rl.ratings.elo import wilson_interval
@@ -27,6 +28,7 @@ __all__ = [
     'fit',
     'head_to_head',
     'iqm',
+    'merge_players',
     'mean_ci',
     'normalize',
     'rate',

@@ -87,6 +87,25 @@ def counts_from_outcomes(outcomes: Iterable[tuple[str, str, float]],
   return PairCounts(names, wins, draws)
 
 
+def merge_players(counts: PairCounts, group: dict[str, str]) -> PairCounts:
+  """Counts with the players that `group` maps to one name pooled into one player.
+
+  E.g. {'bc/s0': 'bc', 'bc/s1': 'bc'}: the training seeds of one agent as one player.
+  Players not in `group` keep their names; games between members of one group are
+  dropped (a player cannot be rated against itself).
+  """
+  names = list(dict.fromkeys(group.get(n, n) for n in counts.names))
+  where = np.array([names.index(group.get(n, n)) for n in counts.names])
+  k = len(names)
+  wins = np.zeros((k, k), np.int64)
+  draws = np.zeros((k, k), np.int64)
+  np.add.at(wins, (where[:, None], where[None, :]), counts.wins)
+  np.add.at(draws, (where[:, None], where[None, :]), counts.draws)
+  np.fill_diagonal(wins, 0)
+  np.fill_diagonal(draws, 0)
+  return PairCounts(names, wins, draws)
+
+
 def _connected_to(games: np.ndarray, start: int) -> np.ndarray:
   reached = np.zeros(len(games), bool)
   reached[start] = True
