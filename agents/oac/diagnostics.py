@@ -4,20 +4,16 @@ OAC's policy gradient is only as good as its advantages G_t − V^μ(s_t); in a 
 with one ±1 reward at the end, V^μ(s_t) is the expected outcome, so a critic that
 has learned anything predicts the winner of held-out games better than chance.
 
-  python -m offline_rl.agents.oac.diagnostics RUN [--batches=40] [--batch_size=64]
-
-scores RUN's value head on windows of its validation split (the episodes the run held
-out, `validation_fraction`) and prints, as JSON, over the steps of decided games
-(outcome ±1): the accuracy of sign V(s_t) as a prediction of the outcome with a 95%
-bootstrap interval over the sampled windows, the same per third of the game (when
-the observation has Skirmish's `tick` scalar, the fraction of the tick limit), the
-AUC and correlation of V with the outcome, and the spread of the TD(λ) advantages
-that the run's loss uses.
+`experiments/oac_diagnostics.py RUN` scores a run's value head on windows of its
+validation split (the episodes the run held out, `validation_fraction`) and prints,
+as JSON, over the steps of decided games (outcome ±1): the accuracy of sign V(s_t)
+as a prediction of the outcome with a 95% bootstrap interval over the sampled
+windows, the same per third of the game (when the observation has Skirmish's `tick`
+scalar, the fraction of the tick limit), the AUC and correlation of V with the
+outcome, and the spread of the TD(λ) advantages that the run's loss uses.
 """
 from __future__ import annotations
 
-import argparse
-import json
 from typing import NamedTuple
 
 import jax
@@ -25,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from offline_rl import batch as batch_lib
-from offline_rl import errors
 from offline_rl import losses
 
 
@@ -120,45 +115,3 @@ def summarise(steps: ValueSteps, *, bootstrap: int = 1000, seed: int = 0) -> dic
       value_mean=float(value.mean()), value_std=float(value.std()),
       advantage_std=float(advantage.std()),
       advantage_abs_mean=float(np.abs(advantage).mean()))
-
-
-def diagnose(run: str, *, batches: int = 40, batch_size: int = 64, seed: int = 0) -> dict:
-  """`summarise` of `batches` validation batches of RUN (a run dir or checkpoint)."""
-  # pylint: disable=g-import-not-at-top
-  from offline_rl.learner import experiment
-  from offline_rl.learner import policies
-  agent, params, _ = policies.load_agent(run)
-  config = agent.config
-  if 'oac' not in config:
-    raise errors.ConfigError(f'{run} is a {config.agent!r} run: the diagnostic scores '
-                             'the value head of an OAC or E-OAC run.')
-  if float(config.validation_fraction) <= 0:
-    raise errors.ConfigError(f'{run} held out no episodes (validation_fraction=0): '
-                             'score a run trained with validation_fraction > 0.')
-  config.batch_size = batch_size
-  iterator = experiment.make_iterator(config, 'validation')
-  cfg = config.oac.to_dict()
-  score = jax.jit(lambda p, b, k: value_and_advantage(agent.network, cfg, p, b, k))
-  tick = tick_index(agent.spec)
-  parts = [flatten_steps(batch, *score(params, batch, jax.random.PRNGKey(seed + i)),
-                         i * batch_size, tick)
-           for i, batch in zip(range(batches), iterator)]
-  merged = ValueSteps(*(np.concatenate(x) for x in zip(*parts)))
-  return dict(run=run, batches=batches, batch_size=batch_size,
-              unroll_length=int(config.unroll_length), gamma=cfg['gamma'],
-              lambda_=cfg['lambda_'], **summarise(merged, seed=seed))
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('run', help='an OAC / E-OAC run directory or checkpoint')
-  parser.add_argument('--batches', type=int, default=40)
-  parser.add_argument('--batch_size', type=int, default=64)
-  parser.add_argument('--seed', type=int, default=0)
-  args = parser.parse_args(argv)
-  print(json.dumps(diagnose(args.run, batches=args.batches, batch_size=args.batch_size,
-                            seed=args.seed), indent=1))
-
-
-if __name__ == '__main__':
-  main()
