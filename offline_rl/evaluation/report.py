@@ -80,14 +80,19 @@ def rating_table(s: analysis.TwoPlayerSummary) -> Table:
                 f'win rate vs {ref}'], rows)
 
 
+def _rate_cells(c) -> list[str]:
+  """A comparison's first cells: the pair, its win rate, interval over games, games."""
+  return [f'{c.a} vs {c.b}', _pct(c.win_rate), f'[{_pct(c.win_lower)}, {_pct(c.win_upper)}]',
+          str(c.games)]
+
+
 def comparison_table(s: analysis.TwoPlayerSummary) -> Table:
   level = f'{100 * s.confidence:.0f}%'
   rows = []
   for c in s.comparisons:
-    rows.append([f'{c.a} vs {c.b}', _pct(c.win_rate),
-                 f'[{_pct(c.win_lower)}, {_pct(c.win_upper)}]', str(c.games),
-                 f'{c.elo_diff:+.0f}', f'[{c.elo_lower:+.0f}, {c.elo_upper:+.0f}]',
-                 _pct(c.prob_better), c.verdict])
+    rows.append(_rate_cells(c) + [
+        f'{c.elo_diff:+.0f}', f'[{c.elo_lower:+.0f}, {c.elo_upper:+.0f}]',
+        _pct(c.prob_better), c.verdict])
   return Table(['comparison', 'win rate', f'{level} interval', 'games', 'Elo difference',
                 f'{level} interval', 'P(better) (bootstrap)', 'verdict'], rows)
 
@@ -115,11 +120,10 @@ def seed_comparison_table(s: analysis.TwoPlayerSummary) -> Table:
   level = f'{100 * s.confidence:.0f}%'
   rows = []
   for c in s.seed_comparisons:
-    rows.append([f'{c.a} vs {c.b}', _pct(c.win_rate),
-                 f'[{_pct(c.win_lower)}, {_pct(c.win_upper)}]', str(c.games),
-                 ' '.join(_pct(r) for r in c.seed_rates),
-                 f'{_pct(c.mean_rate)} [{_pct(c.seed_lower)}, {_pct(c.seed_upper)}]',
-                 f'{c.elo_diff:+.0f} [{c.elo_lower:+.0f}, {c.elo_upper:+.0f}]', c.verdict])
+    rows.append(_rate_cells(c) + [
+        ' '.join(_pct(r) for r in c.seed_rates),
+        f'{_pct(c.mean_rate)} [{_pct(c.seed_lower)}, {_pct(c.seed_upper)}]',
+        f'{c.elo_diff:+.0f} [{c.elo_lower:+.0f}, {c.elo_upper:+.0f}]', c.verdict])
   return Table(['comparison', 'win rate', f'{level} interval (games)', 'games',
                 'per seed', f'mean over seeds [{level}: seeds, games]',
                 f'Elo difference [{level}]', 'verdict'], rows)
