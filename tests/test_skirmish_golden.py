@@ -30,13 +30,15 @@ from offline_rl.environments.skirmish import bots
 PAIRS = (('rush-6', 'harass-4'), ('economic-7', 'defensive-5'), ('random', 'rush-3'),
          ('harass-7', 'economic-2'))
 STEPS = {8: 300, 16: 400}
-# 'states' and 'functions' are the version-1 values; 'heads' before version 2 was
-# 8: dd81c9b851023c0c, 16: 037ff49d40f55789.
+# Recorded with the graded bot levels (geometric interval, skill level / 8); before
+# them, environment version 2's were 8: states 96f570fc48073cbf, functions
+# bdeb576514eab34e, heads 5914b4d6e562f2bc; 16: d22023118048c442, 3ba01b12c86a0886,
+# 69ca86b79b7c2d7a.
 GOLDEN = {
-    8: {'states': '96f570fc48073cbf', 'functions': 'bdeb576514eab34e', 'heads': '5914b4d6e562f2bc',
-        'outcomes': ([1, 2, -2, 2], [1, 2, 2, 2])},
-    16: {'states': 'd22023118048c442', 'functions': '3ba01b12c86a0886', 'heads': '69ca86b79b7c2d7a',
-         'outcomes': ([3, 2, -1, 1], [3, 2, 1, 1])},
+    8: {'states': '1d5ea5cc4f568839', 'functions': '723ad0777b83d0d8', 'heads': '834834662edd8098',
+        'outcomes': ([-1, 2, -2, 0], [1, 2, 2, 2])},
+    16: {'states': 'a83f8976ddc43357', 'functions': '5766aa22043b72ac', 'heads': 'ca1c00cc1f1af27b',
+         'outcomes': ([3, 1, -2, 2], [3, 1, 2, 2])},
 }
 
 

@@ -55,10 +55,11 @@ def _print_ratings(record: dict) -> None:
   console.print('Ladder (weak to strong): ' + ' < '.join(ladder))
   for n in record['neighbours']:
     observed = n['observed_win_rate']
-    console.print(f"  {n['stronger']:>13} vs {n['weaker']:<13} predicted "
-                  f"{n['predicted_win_rate']:.0%}, observed "
+    console.print(f"  {n['stronger']:>13} vs {n['weaker']:<13} step "
+                  f"{n['step_win_rate']:.0%}: observed "
                   f"{'n/a' if observed is None else f'{observed:.0%}'} "
-                  f"over {n['games']} games")
+                  f"over {n['games']} games, ratings predict "
+                  f"{n['predicted_win_rate']:.0%}")
 
 
 def _calibrate() -> None:
