@@ -52,9 +52,12 @@ def get_config() -> config_dict.ConfigDict:
 
 
 def get_mcts_config() -> config_dict.ConfigDict:
-  """MZS-MCTS: the same training, 32 simulations over 16 sampled actions at inference."""
+  """MZS-MCTS: the same training, 32 simulations over 16 sampled actions at inference,
+  Q-values in return units: on Skirmish, whose learned value does not yet predict the
+  winner, min-max rescaling made the search lose to its own prior (docs/agents.md)."""
   c = get_config()
   c.agent = 'mzs_mcts'
   c.muzero.num_simulations = 32
   c.muzero.num_samples = 16
+  c.muzero.rescale_values = False
   return c
