@@ -5,7 +5,8 @@ connect_four or Skirmish 8x8.
   .venv/bin/python experiments/muzero_head_to_head.py --env=connect_four \\
       --simulations 16 64
   .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
-      --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32
+      --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32 \\
+      [--values raw] [--prior-greedy] [--unroll-length=16 --lambda=0.95]
 
 Corridor and connect_four: records a dataset of weak players (Corridor: skill-0.3
 bots, right with probability 0.3, else uniform among the legal moves; connect_four:
@@ -16,7 +17,8 @@ from the prior (Sampled MuZero: the action has four heads). Then trains MZS once
 plays the same params with Gumbel search (at each budget of `--simulations`) against
 the prior alone (sampling), and each budget against the next smaller one (with
 `--values rescaled raw`: each budget's search with Q-values in return units against
-the rescaled one), seats alternating; prints the first player's score (win 1, draw 0.5) with its 95%
+the rescaled one; with `--prior-greedy` also the prior's argmax against the sampled
+prior), seats alternating; prints the first player's score (win 1, draw 0.5) with its 95%
 bootstrap interval over games.
 """
 from __future__ import annotations
