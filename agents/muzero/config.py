@@ -24,9 +24,9 @@ Fields (beside offline_rl.configs'):
   muzero.num_samples: K joint actions sampled from the prior at each node (Sampled
     MuZero); 0 searches the whole action set of a one-head action.
   muzero.rescale_values: gumbel: min-max rescale the root's Q-values to [0, 1]
-    (mctx's default); False keeps them in return units, so that where the values are
-    nearly flat (Skirmish: ±1 at the end of games of hundreds of ticks) their noise
-    does not outweigh the prior.
+    (mctx's default; `mzs`'s); False (`mzs_mcts`'s) keeps them in return units, so
+    that where the values are nearly flat (Skirmish: ±1 at the end of games of
+    hundreds of ticks) their noise does not outweigh the prior.
 
 """
 from ml_collections import config_dict
