@@ -5,7 +5,8 @@ connect_four or Skirmish 8x8.
   .venv/bin/python experiments/muzero_head_to_head.py --env=connect_four \\
       --simulations 16 64
   .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
-      --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32
+      --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32 \\
+      [--values raw] [--prior-greedy] [--unroll-length=16 --lambda=0.95]
 
 Corridor and connect_four: records a dataset of weak players (Corridor: skill-0.3
 bots, right with probability 0.3, else uniform among the legal moves; connect_four:
@@ -16,7 +17,8 @@ from the prior (Sampled MuZero: the action has four heads). Then trains MZS once
 plays the same params with Gumbel search (at each budget of `--simulations`) against
 the prior alone (sampling), and each budget against the next smaller one (with
 `--values rescaled raw`: each budget's search with Q-values in return units against
-the rescaled one), seats alternating; prints the first player's score (win 1, draw 0.5) with its 95%
+the rescaled one; with `--prior-greedy` also the prior's argmax against the sampled
+prior), seats alternating; prints the first player's score (win 1, draw 0.5) with its 95%
 bootstrap interval over games.
 """
 from __future__ import annotations
@@ -71,6 +73,12 @@ def parse_args():
   parser.add_argument('--episodes', type=int, default=512,
                       help='episodes recorded (corridor, connect_four)')
   parser.add_argument('--simulations', type=int, nargs='+', default=[4, 32])
+  parser.add_argument('--unroll-length', type=int, default=8,
+                      help='T, the steps of a training window')
+  parser.add_argument('--lambda', dest='lambda_', type=float, default=None,
+                      help="the value's TD(λ) trace (default: the config's)")
+  parser.add_argument('--value-weight', type=float, default=None,
+                      help="the value term's weight (default: the config's)")
   parser.add_argument('--samples', type=int, default=0,
                       help='joint actions sampled per node (0: the whole action set)')
   parser.add_argument('--values', nargs='+', choices=('rescaled', 'raw'),
@@ -80,6 +88,9 @@ def parse_args():
   parser.add_argument('--rating', type=float, default=None,
                       help="the rating both players condition on (default: the "
                       "config's rating offset)")
+  parser.add_argument('--prior-greedy', action='store_true',
+                      help="also play the prior's argmax against the sampled prior, "
+                      "to tell a search's gain from playing greedily")
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
   if (args.env == 'skirmish') != (args.dataset is not None):
@@ -103,13 +114,18 @@ def main():
   config.network.update(NETWORKS[args.env])
   config.optimizer.learning_rate = 1e-3
   config.update(batch_size=64, num_steps=args.steps, updates_per_call=100,
-                log_every=100, checkpoint_every=0, seed=args.seed)
-  windows = data.make_iterator(dataset, batch_size=64, unroll_length=8,
+                log_every=100, checkpoint_every=0, seed=args.seed,
+                unroll_length=args.unroll_length)
+  for field, value in (('lambda_', args.lambda_), ('value_weight', args.value_weight)):
+    if value is not None:
+      config.muzero[field] = value
+  windows = data.make_iterator(dataset, batch_size=64, unroll_length=args.unroll_length,
                                validation_fraction=0.0)
   agent = agents.make('mzs', windows.spec, config)
   run = learner.Learner(agent, windows, config, os.path.join(tmp, 'mzs'),
                         progress=False, tensorboard=False)
   run.train()
+  print(f'trained in {run.workdir}', flush=True)
   print({k: round(float(v), 4) for k, v in learner.read_metrics(run.workdir)[-1].items()
          if 'unroll_' in k and k.split('/')[0][-1] in '05'}, flush=True)
   players = {'MZS': agent.make_policy(run.params, greedy=False, rating=args.rating)}
@@ -128,6 +144,11 @@ def main():
   names = list(players)
   pairs = ([(name, 'MZS') for name in names[1:]]
            + [(larger, smaller) for smaller, larger in zip(names[1:], names[2:])])
+  if args.prior_greedy:
+    players['MZS-greedy'] = agent.make_policy(run.params, greedy=True,
+                                              rating=args.rating)._replace(
+                                                  policy_id='mzs-greedy')
+    pairs.insert(0, ('MZS-greedy', 'MZS'))
   for first, second in pairs:
     results = matches.play(env, [players[first], players[second]], seed=args.seed,
                            num_games=args.games)

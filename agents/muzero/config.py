@@ -24,9 +24,9 @@ Fields (beside offline_rl.configs'):
   muzero.num_samples: K joint actions sampled from the prior at each node (Sampled
     MuZero); 0 searches the whole action set of a one-head action.
   muzero.rescale_values: gumbel: min-max rescale the root's Q-values to [0, 1]
-    (mctx's default); False keeps them in return units, so that where the values are
-    nearly flat (Skirmish: ±1 at the end of games of hundreds of ticks) their noise
-    does not outweigh the prior.
+    (mctx's default; `mzs`'s); False (`mzs_mcts`'s) keeps them in return units, so
+    that where the values are nearly flat (Skirmish: ±1 at the end of games of
+    hundreds of ticks) their noise does not outweigh the prior.
 
 """
 from ml_collections import config_dict
@@ -52,9 +52,12 @@ def get_config() -> config_dict.ConfigDict:
 
 
 def get_mcts_config() -> config_dict.ConfigDict:
-  """MZS-MCTS: the same training, 32 simulations over 16 sampled actions at inference."""
+  """MZS-MCTS: the same training, 32 simulations over 16 sampled actions at inference,
+  Q-values in return units: on Skirmish, whose learned value does not yet predict the
+  winner, min-max rescaling made the search lose to its own prior (docs/agents.md)."""
   c = get_config()
   c.agent = 'mzs_mcts'
   c.muzero.num_simulations = 32
   c.muzero.num_samples = 16
+  c.muzero.rescale_values = False
   return c
