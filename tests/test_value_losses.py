@@ -272,6 +272,14 @@ def test_critic_diagnostic_by_hand():
   assert report['by_phase']['second third']['accuracy'] == 0.0
   assert report['auc'] == 0.75
   np.testing.assert_allclose(report['advantage_abs_mean'], 0.15)
+  # Gradient agreement: cosines of the pairs, scale-free, over whole pytrees.
+  grads = [{'a': np.array([1.0, 0.0]), 'b': np.array([0.0])},
+           {'a': np.array([2.0, 0.0]), 'b': np.array([0.0])},
+           {'a': np.array([0.0, 1.0]), 'b': np.array([1.0])}]
+  agreement = diagnostics.gradient_agreement(grads)
+  np.testing.assert_allclose(agreement['mean_cosine'], 1 / 3)  # 1, 0 and 0.
+  assert agreement['min_cosine'] == 0.0 and agreement['max_cosine'] == 1.0
+  np.testing.assert_allclose(agreement['gradient_norm'], (1 + 2 + 2 ** 0.5) / 3)
 
 
 def test_oac_policy_gradient_reads_choice_steps_only_and_waits_for_the_critic():
