@@ -25,7 +25,9 @@ so a change in the machine's load hits both sides of a ratio; medians are report
 3. The Skirmish network's cost: BC updates/s with the demo's network (experiments/
    unplugged.py) against the same network without its pointer head, spatial head and
    scatter connections (today's before issue 14), on the same recorded Skirmish 8x8
-   batches (batch 128, T=1, K=10 a call), the two alternating call by call.
+   batches (batch 128, T=1, K=10 a call), the two alternating call by call; and
+   OAC's and E-OAC's updates/s beside BC's on the demo's network and the recipe's
+   value-agent batch (32 windows of 8 steps, the same batches for all three).
    `--skirmish_only` runs this part alone.
 
 Writes benchmarks/results/learner.json (skirmish_network.json with --skirmish_only).
@@ -289,42 +291,84 @@ def record_skirmish(path: str, num_episodes: int) -> None:
                   log=None)
 
 
+def compiled_update(name: str, spec, network: dict, batch_size: int,
+                    unroll_length: int):
+  """(jitted K-update call, its TrainState, the frozen teacher) of agent `name` at its
+  defaults with `network`'s fields: what the learner compiles, without a run dir."""
+  config = agents.default_config(name)
+  config.network.update(network)
+  config.update(batch_size=batch_size, unroll_length=unroll_length)
+  agent = agents.make(name, spec, config)
+  optimizer, schedule = learner.make_optimizer(config.optimizer, 10_000)
+  params = agent.init(jax.random.PRNGKey(0))
+  teacher = () if agent.teacher is None else agent.teacher(jax.random.PRNGKey(2))
+  state = learner.TrainState(params, None if agent.target is None else params,
+                             optimizer.init(params), jnp.int32(0), jax.random.PRNGKey(1))
+  update = jax.jit(learner.make_update(agent.loss, optimizer, schedule, agent.target))
+  return update, state, teacher
+
+
+def alternating_rates(calls: dict, batches, num_calls: int, updates_per_call: int
+                      ) -> dict:
+  """{name: median updates/s} of `calls` {name: (update, state, teacher)} on the same
+  batches, compiled first, then timed alternating call by call."""
+  for update, state, teacher in calls.values():
+    jax.block_until_ready(update(state, teacher, batches))
+  times = {name: [] for name in calls}
+  for _ in range(num_calls):
+    for name, (update, state, teacher) in calls.items():
+      start = time.perf_counter()
+      jax.block_until_ready(update(state, teacher, batches))
+      times[name].append(time.perf_counter() - start)
+  return {name: updates_per_call / float(np.median(t)) for name, t in times.items()}
+
+
+def _demo_network() -> dict:
+  from offline_rl.experiments import unplugged  # pylint: disable=g-import-not-at-top
+  return dict(unplugged.get_config().agents[0].overrides.network)
+
+
 def skirmish_networks(dataset: str, calls: int, updates_per_call: int = 10,
                       batch_size: int = 128) -> dict:
   """BC updates/s of the demo's Skirmish network with and without the structured
   heads and scatter, on the same batches, alternating call by call (medians)."""
   from offline_rl import data  # pylint: disable=g-import-not-at-top
-  from offline_rl.experiments import unplugged  # pylint: disable=g-import-not-at-top
   iterator = data.make_iterator(dataset, batch_size=batch_size, unroll_length=1,
                                 validation_fraction=0.0)
   batches = iterator.next_many(updates_per_call)
-  demo = unplugged.get_config().agents[0].overrides.network
   updates, parameters = {}, {}
   for name, overrides in (('structured', configs.STRUCTURED_NETWORK),
                           ('plain', configs.PLAIN_NETWORK)):
-    config = agents.default_config('bc')
-    config.network.update(dict(demo, **overrides))
-    agent = agents.make('bc', iterator.spec, config)
-    optimizer, schedule = learner.make_optimizer(config.optimizer, 10_000)
-    params = agent.init(jax.random.PRNGKey(0))
-    parameters[name] = int(sum(np.size(x) for x in jax.tree.leaves(params)))
-    state = learner.TrainState(params, None, optimizer.init(params), jnp.int32(0),
-                               jax.random.PRNGKey(1))
-    update = jax.jit(learner.make_update(agent.loss, optimizer, schedule))
-    state, _ = update(state, (), batches)
-    jax.block_until_ready(state)
-    updates[name] = (update, state)
-  times = {name: [] for name in updates}
-  for _ in range(calls):
-    for name, (update, state) in updates.items():
-      start = time.perf_counter()
-      jax.block_until_ready(update(state, (), batches))
-      times[name].append(time.perf_counter() - start)
-  rate = {name: updates_per_call / float(np.median(t)) for name, t in times.items()}
+    updates[name] = compiled_update('bc', iterator.spec,
+                                    dict(_demo_network(), **overrides), batch_size, 1)
+    parameters[name] = int(sum(np.size(x) for x in jax.tree.leaves(updates[name][1].params)))
+  rate = alternating_rates(updates, batches, calls, updates_per_call)
   return {'batch_size': batch_size, 'unroll_length': 1,
           'updates_per_call': updates_per_call, 'calls': calls,
           'updates_per_second_median': rate, 'parameters': parameters,
           'cost_ratio': rate['plain'] / rate['structured']}
+
+
+SKIRMISH_AGENTS = ('bc', 'oac', 'eoac')
+
+
+def skirmish_agents(dataset: str, calls: int, updates_per_call: int = 10,
+                    batch_size: int = 32, unroll_length: int = 8) -> dict:
+  """Updates/s of BC, OAC and E-OAC at their defaults on the demo's (structured)
+  network and the recipe's value-agent batch (32 windows of 8 steps), the same
+  batches for all, alternating call by call (medians); OAC's and E-OAC's cost vs BC
+  (issue 13's target: OAC <= 2.5x)."""
+  from offline_rl import data  # pylint: disable=g-import-not-at-top
+  iterator = data.make_iterator(dataset, batch_size=batch_size,
+                                unroll_length=unroll_length, validation_fraction=0.0)
+  batches = iterator.next_many(updates_per_call)
+  updates = {name: compiled_update(name, iterator.spec, _demo_network(), batch_size,
+                                   unroll_length) for name in SKIRMISH_AGENTS}
+  rate = alternating_rates(updates, batches, calls, updates_per_call)
+  return {'batch_size': batch_size, 'unroll_length': unroll_length,
+          'updates_per_call': updates_per_call, 'calls': calls,
+          'updates_per_second_median': rate,
+          'cost_vs_bc': {name: rate['bc'] / rate[name] for name in SKIRMISH_AGENTS}}
 
 
 def _median(rows, key):
@@ -361,6 +405,13 @@ def main():
           f"({network['parameters']['structured']} params), {rate['plain']:.0f}/s "
           f"without ({network['parameters']['plain']}): "
           f"{network['cost_ratio']:.2f}x the cost (target <= 2x)")
+    network['agents'] = skirmish_agents(os.path.join(tmp, 'skirmish'),
+                                        calls=10 if args.quick else 30)
+    agent_rate = network['agents']['updates_per_second_median']
+    cost = network['agents']['cost_vs_bc']
+    print(f"Skirmish 8x8, demo network, 32 windows of 8: BC {agent_rate['bc']:.0f}, "
+          f"OAC {agent_rate['oac']:.0f}, E-OAC {agent_rate['eoac']:.0f} updates/s: OAC "
+          f"{cost['oac']:.2f}x, E-OAC {cost['eoac']:.2f}x BC's cost (target OAC <= 2.5x)")
     if args.skirmish_only:
       network['command'] = 'python benchmarks/bench_learner.py --skirmish_only' + (
           ' --quick' if args.quick else '')

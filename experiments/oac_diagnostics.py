@@ -1,8 +1,12 @@
 """Does an OAC run's behaviour value V^μ know who wins? (offline_rl.agents.oac.diagnostics)
 
   .venv/bin/python experiments/oac_diagnostics.py RUN [--batches=40] [--batch_size=64]
+      [--agreement_batch_sizes=32,256]
 
-prints, as JSON, the diagnostic's summary of RUN's value head on its validation split.
+prints, as JSON, the diagnostic's summary of RUN's value head on its validation split;
+with --agreement_batch_sizes, also how well the policy-gradient term's gradients of
+independent training batches of each size agree (`diagnostics.gradient_agreement`),
+at RUN's params: is the improvement step signal or noise at that batch size?
 """
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ import os
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp
 import numpy as np
 
+from offline_rl import agent as agent_lib
 from offline_rl import errors
 from offline_rl.agents.oac import diagnostics
+from offline_rl.agents.oac import losses as oac_losses
 from offline_rl.learner import experiment
 from offline_rl.learner import policies
 
@@ -47,15 +54,46 @@ def diagnose(run: str, *, batches: int = 40, batch_size: int = 64, seed: int = 0
               lambda_=cfg['lambda_'], **diagnostics.summarise(merged, seed=seed))
 
 
+def policy_gradient_agreement(run: str, batch_sizes, *, batches: int = 4,
+                              seed: int = 0) -> dict:
+  """{batch size: `gradient_agreement`} of RUN's policy-gradient term alone (value and
+  KL weights 0, normalised advantages, no delay) on `batches` training batches."""
+  agent, params, _ = policies.load_agent(run)
+  _, teacher, _ = policies.load_agent(agent.config.teacher)
+  network, teacher_network, action_spec, section = agent.loss.args
+  cfg = dict(section, value_weight=0.0, distillation_weight=0.0, policy_delay_steps=0,
+             normalize_advantage=True)
+  context = agent_lib.LossContext(target=None, teacher=teacher, step=jnp.int32(0))
+  grad = jax.jit(jax.grad(lambda p, b, k: oac_losses.oac_loss(
+      network, teacher_network, action_spec, cfg, p, context, b, k)[0]))
+  result = {}
+  for size in batch_sizes:
+    config = agent.config
+    config.batch_size = int(size)
+    iterator = experiment.make_iterator(config, 'train')
+    result[str(size)] = diagnostics.gradient_agreement(
+        [grad(params, batch, jax.random.PRNGKey(seed + i))
+         for i, batch in zip(range(batches), iterator)])
+  return result
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('run', help='an OAC / E-OAC run directory or checkpoint')
   parser.add_argument('--batches', type=int, default=40)
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--agreement_batch_sizes', default='',
+                      help='comma-separated batch sizes for the gradient agreement')
+  parser.add_argument('--agreement_batches', type=int, default=4)
   args = parser.parse_args(argv)
-  print(json.dumps(diagnose(args.run, batches=args.batches, batch_size=args.batch_size,
-                            seed=args.seed), indent=1))
+  result = diagnose(args.run, batches=args.batches, batch_size=args.batch_size,
+                    seed=args.seed)
+  if args.agreement_batch_sizes:
+    result['policy_gradient_agreement'] = policy_gradient_agreement(
+        args.run, [int(x) for x in args.agreement_batch_sizes.split(',')],
+        batches=args.agreement_batches, seed=args.seed)
+  print(json.dumps(result, indent=1))
 
 
 if __name__ == '__main__':

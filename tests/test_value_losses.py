@@ -272,3 +272,57 @@ def test_critic_diagnostic_by_hand():
   assert report['by_phase']['second third']['accuracy'] == 0.0
   assert report['auc'] == 0.75
   np.testing.assert_allclose(report['advantage_abs_mean'], 0.15)
+  # Gradient agreement: cosines of the pairs, scale-free, over whole pytrees.
+  grads = [{'a': np.array([1.0, 0.0]), 'b': np.array([0.0])},
+           {'a': np.array([2.0, 0.0]), 'b': np.array([0.0])},
+           {'a': np.array([0.0, 1.0]), 'b': np.array([1.0])}]
+  agreement = diagnostics.gradient_agreement(grads)
+  np.testing.assert_allclose(agreement['mean_cosine'], 1 / 3)  # 1, 0 and 0.
+  assert agreement['min_cosine'] == 0.0 and agreement['max_cosine'] == 1.0
+  np.testing.assert_allclose(agreement['gradient_norm'], (1 + 2 + 2 ** 0.5) / 3)
+
+
+def test_oac_policy_gradient_reads_choice_steps_only_and_waits_for_the_critic():
+  """A forced step (one legal value) carries no policy gradient: the PG term and the
+  advantages' normalisation average over the choice steps only; before
+  `policy_delay_steps` updates the PG term is off."""
+  rng = np.random.default_rng(1)
+  logits, teacher = rng.normal(size=(1, 4, 2)), rng.normal(size=(1, 4, 2))
+  value = rng.normal(size=(1, 4))
+  action = np.array([[1, 0, 0, 1]])
+  legal = np.ones((1, 4, 2), bool)
+  legal[0, 1, 1] = False  # step 1 is forced
+  reward = np.array([[0.3, -0.2, 1.0, 0.0]])
+  batch = windows.window(action={'action': action}, reward=reward,
+                         legal_action_mask={'action': legal})
+  gamma, lam = 0.9, 0.5
+  cfg = dict(gamma=gamma, lambda_=lam, ratio_clip=1.0, value_weight=1.0,
+             policy_weight=1.0, distillation_weight=0.0, distillation_direction='forward',
+             distillation_decay_steps=0, emphatic=False, emphatic_steps=2,
+             emphatic_lambda=0.5, head_weights={}, normalize_advantage=True)
+  net = fake_network()
+  context = agent_lib.LossContext(target=None, teacher={'logits': jnp.asarray(teacher)},
+                                  step=0)
+  params = {'logits': jnp.asarray(logits), 'value': jnp.asarray(value)}
+  loss, metrics = oac_losses.oac_loss(net, net, ACTION, cfg, params, context, batch,
+                                      jax.random.key(0))
+  g = np.zeros(3)
+  g[2] = reward[0, 2] + gamma * value[0, 3]
+  for t in (1, 0):
+    g[t] = reward[0, t] + gamma * ((1 - lam) * value[0, t + 1] + lam * g[t + 1])
+  advantage = g - value[0, :3]
+  choice = np.array([0, 2])
+  standard = (advantage[choice] - advantage[choice].mean()) / advantage[choice].std()
+  lp, lb = log_softmax(logits[0]), log_softmax(teacher[0])
+  log_pi = lp[choice, action[0, choice]]
+  rho = np.minimum(1.0, np.exp(log_pi - lb[choice, action[0, choice]]))
+  pg = np.mean(-rho * standard * log_pi)
+  np.testing.assert_allclose(metrics['policy/pg_loss'], pg, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(metrics['policy/choice_fraction'], 2 / 3, rtol=1e-6)
+  value_loss = np.mean(0.5 * (value[0, :3] - g) ** 2)
+  np.testing.assert_allclose(loss, value_loss + pg, rtol=1e-4, atol=1e-6)
+  delayed = dict(cfg, policy_delay_steps=10)
+  for step, expected in ((9, value_loss), (10, value_loss + pg)):
+    loss_at, _ = oac_losses.oac_loss(net, net, ACTION, delayed, params,
+                                     context._replace(step=step), batch, jax.random.key(0))
+    np.testing.assert_allclose(loss_at, expected, rtol=1e-4, atol=1e-6)

@@ -8,8 +8,11 @@ Fields (beside offline_rl.configs'):
     'reverse': KL(π || π_BC)): the KL term towards the frozen BC teacher;
     oac.distillation_decay_steps: its weight decays linearly to 0 over these updates
     (0: constant).
-  oac.normalize_advantage: standardise the advantages over each batch's trained
+  oac.normalize_advantage: standardise the advantages over each batch's choice
     steps (mean 0, std 1) before they weight the policy gradient.
+  oac.policy_delay_steps: the policy gradient is off for this many updates, so the
+    behaviour value learns before its advantages move the policy (the paper's order:
+    V^μ first, then one improvement step); the KL holds the policy at BC meanwhile.
   oac.emphatic: weight the policy gradient by the N-step emphatic trace (E-OAC).
   oac.emphatic_steps, oac.emphatic_lambda: its n and λ_e (interest 1).
   oac.target_network: bootstrap V̄ from a target network moved by oac.target_tau /
@@ -30,7 +33,7 @@ def get_config() -> config_dict.ConfigDict:
   c.optimizer.learning_rate = 1e-4
   c.oac = config_dict.ConfigDict(dict(
       gamma=0.99, lambda_=0.8, ratio_clip=1.0, value_weight=1.0, policy_weight=1.0,
-      normalize_advantage=False,
+      normalize_advantage=False, policy_delay_steps=0,
       distillation_weight=1.0, distillation_direction='forward',
       distillation_decay_steps=0, emphatic=False,
       emphatic_steps=8, emphatic_lambda=0.5, target_network=False, target_tau=0.01,

@@ -115,3 +115,20 @@ def summarise(steps: ValueSteps, *, bootstrap: int = 1000, seed: int = 0) -> dic
       value_mean=float(value.mean()), value_std=float(value.std()),
       advantage_std=float(advantage.std()),
       advantage_abs_mean=float(np.abs(advantage).mean()))
+
+
+def gradient_agreement(gradients: list) -> dict:
+  """The mean pairwise cosine of `gradients` (pytrees of one shape), each computed on
+  an independent batch: near 0 when the batch's gradient is mostly sampling noise
+  (then Adam, which normalises its steps, moves the policy by noise), near 1 when
+  the batches agree."""
+  flat = [np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(g)])
+          for g in gradients]
+  if len(flat) < 2:
+    raise ValueError('gradient_agreement needs gradients of at least two batches.')
+  unit = [f / max(np.linalg.norm(f), 1e-30) for f in flat]
+  cosines = [float(unit[i] @ unit[j]) for i in range(len(unit))
+             for j in range(i + 1, len(unit))]
+  return dict(mean_cosine=float(np.mean(cosines)), min_cosine=float(np.min(cosines)),
+              max_cosine=float(np.max(cosines)), batches=len(flat),
+              gradient_norm=float(np.mean([np.linalg.norm(f) for f in flat])))

@@ -9,8 +9,10 @@ t = 0..T-2 of a window (those with a successor, see `offline_rl.losses`):
   L_V     = ½ (V(s_t) - G_t)²                          behaviour value, no correction
   ρ_t     = min(c, π(a_t|s_t) / π_BC(a_t|s_t))          joint over the used heads
   A_t     = G_t - V̄(s_t)      (with normalize_advantage: (A_t - mean) / std over
-                               the batch's trained steps, as PPO does)
-  L_PG    = - M_t ρ_t A_t log π(a_t|s_t)                M_t = 1, or the emphatic trace
+                               the batch's choice steps, as PPO does)
+  L_PG    = - M_t ρ_t A_t log π(a_t|s_t)                M_t = 1, or the emphatic trace,
+            averaged over the choice steps (some head has two legal values: log π
+            of a forced step is 0), and 0 for the first policy_delay_steps updates
   L_KL    = KL(π_BC || π) (or the reverse) per head on the trained steps
 
   loss = value_weight L_V + policy_weight L_PG + distillation_weight L_KL.
@@ -19,6 +21,8 @@ The value is the behaviour policy's (V^μ): bootstrapping the improved policy's 
 diverged in the paper, so OAC takes a single step of policy improvement.
 """
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +43,11 @@ def normalized(x, where):
   return (x - mean) / jnp.maximum(std, 1e-3)
 
 
+def choice_steps(terms: losses.HeadTerms):
+  """[B, T] bool: trained steps where some head carries a choice (`HeadTerms.used`)."""
+  return functools.reduce(jnp.logical_or, terms.used.values())
+
+
 def oac_loss(network, teacher_network, action_spec, cfg, params,
              context: agent_lib.LossContext, batch: batch_lib.Batch, key):
   """(loss [], metrics {name: []}); `cfg` is the config's `oac` section as a dict."""
@@ -56,6 +65,10 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
 
   terms = losses.head_terms(action_spec, out.logits, batch)
   log_pi = losses.joint_log_prob(terms)
+  # Only steps with a choice carry a policy gradient; on Skirmish about half are forced
+  # (the seat is not due), and a mean over them would halve the step against the KL,
+  # whose heads average over their used steps.
+  choice = where & choice_steps(terms)[:, :-1]  # [B, T-1]
   teacher_terms = losses.head_terms(action_spec, teacher.logits, batch)
   # The teacher's log-probability over the heads the policy's own mask uses.
   log_bc = sum(jnp.where(terms.used[n], teacher_terms.log_prob[n], 0.0)
@@ -63,7 +76,7 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
   rho = jnp.minimum(cfg['ratio_clip'], jnp.exp(jax.lax.stop_gradient(log_pi - log_bc)))
   advantage = returns - v_target[:, :-1]
   if cfg.get('normalize_advantage', False):  # Runs saved before the field lack it.
-    advantage = normalized(advantage, where)
+    advantage = normalized(advantage, choice)
   weight = rho[:, :-1] * advantage
   if cfg['emphatic']:
     emphasis = losses.emphatic_trace(rho, losses.trained_steps(batch),
@@ -71,19 +84,23 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
                                      lambda_e=cfg['emphatic_lambda'],
                                      steps=cfg['emphatic_steps'])
     weight = weight * emphasis[:, :-1]
-  pg_loss = losses.masked_mean(-jax.lax.stop_gradient(weight) * log_pi[:, :-1], where)
+  pg_loss = losses.masked_mean(-jax.lax.stop_gradient(weight) * log_pi[:, :-1], choice)
+  # The improvement step waits for V^μ: before it, A_t is the untrained critic's error.
+  policy_weight = jnp.where(context.step < cfg.get('policy_delay_steps', 0), 0.0,
+                            cfg['policy_weight'])
   kl_loss, kl_metrics = losses.configured_distillation(
       teacher_network, action_spec, cfg, out.logits, context, batch, key,
       teacher_logits=teacher.logits)
-  loss = cfg['value_weight'] * value_loss + cfg['policy_weight'] * pg_loss + kl_loss
+  loss = cfg['value_weight'] * value_loss + policy_weight * pg_loss + kl_loss
   metrics = dict(kl_metrics)
   metrics.update({
       'value/loss': value_loss,
       'value/mean': losses.masked_mean(out.value[:, :-1], where),
       'value/return': losses.masked_mean(returns, where),
       'policy/pg_loss': pg_loss,
-      'policy/advantage': losses.masked_mean(advantage, where),
-      'policy/ratio': losses.masked_mean(rho[:, :-1], where),
+      'policy/advantage': losses.masked_mean(advantage, choice),
+      'policy/ratio': losses.masked_mean(rho[:, :-1], choice),
+      'policy/choice_fraction': losses.masked_mean(choice, where),
       'policy/log_prob': losses.masked_mean(log_pi, losses.trained_steps(batch)),
   })
   return loss, metrics
