@@ -7,13 +7,17 @@ connect_four or Skirmish 8x8.
   .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
       --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32 \\
       [--values raw] [--prior-greedy] [--unroll-length=16 --lambda=0.95]
+  .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
+      --run=runs/mzs --samples=8 --simulations 8 32 --values raw
 
 Corridor and connect_four: records a dataset of weak players (Corridor: skill-0.3
 bots, right with probability 0.3, else uniform among the legal moves; connect_four:
 uniformly random legal moves); the search can only win by the model's look-ahead, as
 the prior is BC of the weak players. Skirmish: reads a recorded dataset (`--dataset`,
 e.g. the demo's ladder games) and searches over `--samples` joint actions sampled
-from the prior (Sampled MuZero: the action has four heads). Then trains MZS once,
+from the prior (Sampled MuZero: the action has four heads). Then trains MZS once
+(or, with `--run`, loads a trained MZS run, e.g. `offline-rl train`'s with the demo's
+network, instead of recording and training),
 plays the same params with Gumbel search (at each budget of `--simulations`) against
 the prior alone (sampling), and each budget against the next smaller one (with
 `--values rescaled raw`: each budget's search with Q-values in return units against
@@ -39,6 +43,7 @@ from offline_rl import policies
 from offline_rl.environments import make
 from offline_rl.environments import toy
 from offline_rl.evaluation import matches
+from offline_rl.learner import policies as learner_policies
 from offline_rl.ratings import scores
 
 # The model's network per game: a small MLP model for the toy games; for Skirmish
@@ -68,6 +73,9 @@ def parse_args():
   parser.add_argument('--env', choices=tuple(NETWORKS), default='corridor')
   parser.add_argument('--dataset', default=None,
                       help='skirmish: the recorded dataset to train on')
+  parser.add_argument('--run', default=None,
+                      help='a trained mzs run (or checkpoint) of --env to play '
+                      'instead of training one')
   parser.add_argument('--games', type=int, default=200)
   parser.add_argument('--steps', type=int, default=800)
   parser.add_argument('--episodes', type=int, default=512,
@@ -93,7 +101,9 @@ def parse_args():
                       "to tell a search's gain from playing greedily")
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
-  if (args.env == 'skirmish') != (args.dataset is not None):
+  if args.run is not None and args.dataset is not None:
+    raise errors.ConfigError('--run plays a trained run: drop --dataset.')
+  if args.run is None and (args.env == 'skirmish') != (args.dataset is not None):
     raise errors.ConfigError('--dataset is needed for --env=skirmish, and only there '
                              '(corridor and connect_four record their own).')
   if args.env == 'skirmish' and args.samples < 1:
@@ -101,10 +111,9 @@ def parse_args():
   return args
 
 
-def main():
-  args = parse_args()
+def train(args, env, behaviour):
+  """(agent, params) of MZS trained once on `--dataset` or on recorded games."""
   tmp = tempfile.mkdtemp()
-  env, behaviour = environment(args.env)
   dataset = args.dataset
   if behaviour is not None:
     dataset = os.path.join(tmp, args.env)
@@ -128,7 +137,21 @@ def main():
   print(f'trained in {run.workdir}', flush=True)
   print({k: round(float(v), 4) for k, v in learner.read_metrics(run.workdir)[-1].items()
          if 'unroll_' in k and k.split('/')[0][-1] in '05'}, flush=True)
-  players = {'MZS': agent.make_policy(run.params, greedy=False, rating=args.rating)}
+  return agent, run.params
+
+
+def main():
+  args = parse_args()
+  env, behaviour = environment(args.env)
+  if args.run is None:
+    agent, params = train(args, env, behaviour)
+  else:
+    agent, params, _ = learner_policies.load_agent(args.run)
+    if agent.config.agent != 'mzs':
+      raise errors.ConfigError(f'--run={args.run} is a {agent.config.agent!r} run; '
+                               'play an mzs run.')
+  config = agent.config
+  players = {'MZS': agent.make_policy(params, greedy=False, rating=args.rating)}
   for simulations in args.simulations:
     for values in args.values:
       planner_config = config.copy_and_resolve_references()
@@ -136,8 +159,8 @@ def main():
       planner_config.muzero.update(num_simulations=simulations,
                                    num_samples=args.samples,
                                    rescale_values=values == 'rescaled')
-      planner = agents.make('mzs_mcts', windows.spec, planner_config).make_policy(
-          run.params, greedy=False, rating=args.rating)
+      planner = agents.make('mzs_mcts', agent.spec, planner_config).make_policy(
+          params, greedy=False, rating=args.rating)
       suffix = '' if values == 'rescaled' else '-raw'
       players[f'MZS-MCTS-{simulations}{suffix}'] = planner._replace(
           policy_id=f'mzs_mcts-{simulations}{suffix}')
@@ -145,7 +168,7 @@ def main():
   pairs = ([(name, 'MZS') for name in names[1:]]
            + [(larger, smaller) for smaller, larger in zip(names[1:], names[2:])])
   if args.prior_greedy:
-    players['MZS-greedy'] = agent.make_policy(run.params, greedy=True,
+    players['MZS-greedy'] = agent.make_policy(params, greedy=True,
                                               rating=args.rating)._replace(
                                                   policy_id='mzs-greedy')
     pairs.insert(0, ('MZS-greedy', 'MZS'))
