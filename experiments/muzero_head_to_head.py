@@ -93,6 +93,9 @@ def parse_args():
                       default=['rescaled'],
                       help="the search's Q-values: min-max rescaled (mctx's default) "
                       'or in return units; each budget plays with each')
+  parser.add_argument('--value-scale', type=float, default=0.1,
+                      help="the search's weight of Q-values against the prior "
+                      "logits (mctx's value_scale)")
   parser.add_argument('--rating', type=float, default=None,
                       help="the rating both players condition on (default: the "
                       "config's rating offset)")
@@ -158,7 +161,8 @@ def main():
       planner_config.agent = 'mzs_mcts'
       planner_config.muzero.update(num_simulations=simulations,
                                    num_samples=args.samples,
-                                   rescale_values=values == 'rescaled')
+                                   rescale_values=values == 'rescaled',
+                                   value_scale=args.value_scale)
       planner = agents.make('mzs_mcts', agent.spec, planner_config).make_policy(
           params, greedy=False, rating=args.rating)
       suffix = '' if values == 'rescaled' else '-raw'

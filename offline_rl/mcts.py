@@ -23,7 +23,8 @@ KINDS = ('muzero', 'gumbel')
 def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
            legal_action_mask: jax.Array, *, kind: str, num_simulations: int,
            max_depth: int | None = None, temperature=1.0,
-           dirichlet_fraction=0.0, rescale_values: bool = True) -> mctx.PolicyOutput:
+           dirichlet_fraction=0.0, rescale_values: bool = True,
+           value_scale: float = 0.1) -> mctx.PolicyOutput:
   """One batched search from `root`.
 
   Args:
@@ -42,6 +43,9 @@ def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
     rescale_values: gumbel only: min-max rescale the root's completed Q-values to
       [0, 1] (mctx's default). False keeps them in the returns' own units, so that
       children whose values differ by noise alone do not outweigh the prior.
+    value_scale: gumbel only: the weight c_scale of the completed Q-values against
+      the prior logits, σ(q) = (c_visit + max N) c_scale q (mctx's default 0.1, made
+      for Q-values in [0, 1]).
 
   Returns:
     mctx.PolicyOutput: action [B], action_weights [B, A], search_tree.
@@ -57,6 +61,7 @@ def search(params, key: jax.Array, root: mctx.RootFnOutput, recurrent_fn,
         params, key, root, recurrent_fn, num_simulations,
         invalid_actions=~legal_action_mask, max_depth=max_depth,
         qtransform=functools.partial(mctx.qtransform_completed_by_mix_value,
-                                     rescale_values=rescale_values),
+                                     rescale_values=rescale_values,
+                                     value_scale=value_scale),
         gumbel_scale=temperature)
   raise ValueError(f'mcts.search: kind must be one of {KINDS}, got {kind!r}.')

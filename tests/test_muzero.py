@@ -331,7 +331,8 @@ def test_unscaled_values_keep_the_prior_where_values_are_flat():
   """Hand-made tree: the prior favours action 0 (logits 2, 0, 0); the children's
   values differ by 0.001 only, in favour of action 1. Min-max rescaled (mctx's
   default), that noise spans the whole [0, 1] and the greedy Gumbel search plays 1;
-  in return units it weighs 0.001 x (50 + visits) x 0.1 and the prior's 0 stays."""
+  in return units it weighs 0.001 x (50 + visits) x value_scale: at mctx's 0.1 the
+  prior's 0 stays, at 100 (about 6.6 logits) the value wins again."""
   def recurrent_fn(params, key, action, first):  # first: the root's action, or -1
     del params, key
     first = jnp.where(first < 0, action, first)
@@ -341,11 +342,12 @@ def test_unscaled_values_keep_the_prior_where_values_are_flat():
   root = mctx.RootFnOutput(prior_logits=jnp.asarray([[2.0, 0.0, 0.0]]),
                            value=jnp.zeros(1), embedding=jnp.full(1, -1, jnp.int32))
   played = {
-      rescale: int(mcts.search(None, jax.random.key(0), root, recurrent_fn,
-                               jnp.ones((1, 3), bool), kind='gumbel', num_simulations=16,
-                               temperature=0.0, rescale_values=rescale).action[0])
-      for rescale in (True, False)}
-  assert played == {True: 1, False: 0}, played
+      (rescale, scale): int(mcts.search(
+          None, jax.random.key(0), root, recurrent_fn, jnp.ones((1, 3), bool),
+          kind='gumbel', num_simulations=16, temperature=0.0, rescale_values=rescale,
+          value_scale=scale).action[0])
+      for rescale, scale in ((True, 0.1), (False, 0.1), (False, 100.0))}
+  assert played == {(True, 0.1): 1, (False, 0.1): 0, (False, 100.0): 1}, played
 
 
 def test_the_unrolled_policy_learns_forced_actions():

@@ -22,7 +22,9 @@ def search_settings(spec: specs.EnvSpec, section: dict) -> search.SearchSettings
   settings = search.SearchSettings(
       int(section['num_simulations']), str(section['search']),
       int(section['num_samples']), float(section['gamma']),
-      int(section['unroll_steps']), bool(section['rescale_values']))
+      int(section['unroll_steps']), bool(section['rescale_values']),
+      # Runs saved before the field existed searched at mctx's weight.
+      float(section.get('value_scale', 0.1)))
   if settings.search not in ('muzero', 'gumbel'):
     raise errors.ConfigError(f"muzero.search must be 'muzero' or 'gumbel', got "
                              f'{settings.search!r}.')

@@ -39,6 +39,7 @@ class SearchSettings(NamedTuple):
       unroll K, beyond which its rewards and values were never trained.
     rescale_values: gumbel: min-max rescale the root's Q-values (mctx's default);
       False keeps them in return units (`offline_rl.mcts.search`).
+    value_scale: gumbel: the Q-values' weight against the prior logits (mctx's 0.1).
   """
   num_simulations: int
   search: str
@@ -46,6 +47,7 @@ class SearchSettings(NamedTuple):
   gamma: float
   max_depth: int
   rescale_values: bool = True
+  value_scale: float = 0.1
 
 
 class Node(NamedTuple):
@@ -132,7 +134,8 @@ def search(model, settings: SearchSettings, params, embedding, legal_action_mask
   output = mcts.search(params, search_key, root, recurrent_fn(model, settings), valid,
                        kind=settings.search, num_simulations=settings.num_simulations,
                        max_depth=settings.max_depth, temperature=0.0 if greedy else 1.0,
-                       rescale_values=settings.rescale_values)
+                       rescale_values=settings.rescale_values,
+                       value_scale=settings.value_scale)
   action = {name: jnp.take_along_axis(c, output.action[:, None], axis=1)[:, 0]
             for name, c in children.items()}
   return action, output, children
