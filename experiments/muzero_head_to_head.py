@@ -15,7 +15,8 @@ bots, right with probability 0.3, else uniform among the legal moves; connect_fo
 uniformly random legal moves); the search can only win by the model's look-ahead, as
 the prior is BC of the weak players. Skirmish: reads a recorded dataset (`--dataset`,
 e.g. the demo's ladder games) and searches over `--samples` joint actions sampled
-from the prior (Sampled MuZero: the action has four heads). Then trains MZS once
+from the prior (Sampled MuZero: the action has four heads; one count for every
+budget, or one per budget). Then trains MZS once
 (or, with `--run`, loads a trained MZS run, e.g. `offline-rl train`'s with the demo's
 network, instead of recording and training),
 plays the same params with Gumbel search (at each budget of `--simulations`) against
@@ -87,8 +88,9 @@ def parse_args():
                       help="the value's TD(λ) trace (default: the config's)")
   parser.add_argument('--value-weight', type=float, default=None,
                       help="the value term's weight (default: the config's)")
-  parser.add_argument('--samples', type=int, default=0,
-                      help='joint actions sampled per node (0: the whole action set)')
+  parser.add_argument('--samples', type=int, nargs='+', default=[0],
+                      help='joint actions sampled per node (0: the whole action set); '
+                      'one value for every budget, or one per --simulations')
   parser.add_argument('--values', nargs='+', choices=('rescaled', 'raw'),
                       default=['rescaled'],
                       help="the search's Q-values: min-max rescaled (mctx's default) "
@@ -96,6 +98,8 @@ def parse_args():
   parser.add_argument('--value-scale', type=float, default=0.1,
                       help="the search's weight of Q-values against the prior "
                       "logits (mctx's value_scale)")
+  parser.add_argument('--search-depth', type=int, default=0,
+                      help="the search's deepest node in model steps (0: the unroll K)")
   parser.add_argument('--rating', type=float, default=None,
                       help="the rating both players condition on (default: the "
                       "config's rating offset)")
@@ -109,7 +113,12 @@ def parse_args():
   if args.run is None and (args.env == 'skirmish') != (args.dataset is not None):
     raise errors.ConfigError('--dataset is needed for --env=skirmish, and only there '
                              '(corridor and connect_four record their own).')
-  if args.env == 'skirmish' and args.samples < 1:
+  if len(args.samples) not in (1, len(args.simulations)):
+    raise errors.ConfigError(f'--samples takes one value or one per --simulations '
+                             f'({len(args.simulations)}), got {len(args.samples)}.')
+  args.samples = dict(zip(args.simulations, args.samples * len(args.simulations)
+                          if len(args.samples) == 1 else args.samples))
+  if args.env == 'skirmish' and min(args.samples.values()) < 1:
     raise errors.ConfigError("Skirmish's action has four heads: set --samples >= 1.")
   return args
 
@@ -160,9 +169,10 @@ def main():
       planner_config = config.copy_and_resolve_references()
       planner_config.agent = 'mzs_mcts'
       planner_config.muzero.update(num_simulations=simulations,
-                                   num_samples=args.samples,
+                                   num_samples=args.samples[simulations],
                                    rescale_values=values == 'rescaled',
-                                   value_scale=args.value_scale)
+                                   value_scale=args.value_scale,
+                                   search_depth=args.search_depth)
       planner = agents.make('mzs_mcts', agent.spec, planner_config).make_policy(
           params, greedy=False, rating=args.rating)
       suffix = '' if values == 'rescaled' else '-raw'

@@ -201,6 +201,15 @@ def test_a_multi_head_action_needs_sampling():
     agents.make('mzs_mcts', SPEC, config)
 
 
+def test_the_search_goes_no_deeper_than_the_model_was_unrolled():
+  config = agents.default_config('mzs_mcts')
+  config.muzero.update(unroll_steps=3, search_depth=1)
+  assert agents.make('mzs_mcts', SPEC, config).loss.args[1].max_depth == 1
+  config.muzero.search_depth = 4
+  with pytest.raises(errors.ConfigError, match='search_depth'):
+    agents.make('mzs_mcts', SPEC, config)
+
+
 def test_nothing_past_the_episode_end_reaches_the_loss():
   """Windows whose episode ends inside them: whatever lies past `is_last` (steps
   with mask False: zero-filled by the sampler, here random) changes neither the loss

@@ -19,18 +19,22 @@ from offline_rl.agents.muzero import search
 
 def search_settings(spec: specs.EnvSpec, section: dict) -> search.SearchSettings:
   """The search knobs of the `muzero` section, checked against the action spec."""
+  unroll_steps = int(section['unroll_steps'])
+  # Runs saved before a field existed searched as deep as the unroll, at mctx's weight.
+  depth = int(section.get('search_depth', 0)) or unroll_steps
+  if unroll_steps < 1 or not 1 <= depth <= unroll_steps:
+    raise errors.ConfigError(
+        f'muzero.unroll_steps must be >= 1 (the model unroll), and muzero.search_depth '
+        f'between 1 and it (0: the unroll; the model is untrained deeper), got '
+        f'{unroll_steps} and {section.get("search_depth", 0)}.')
   settings = search.SearchSettings(
       int(section['num_simulations']), str(section['search']),
-      int(section['num_samples']), float(section['gamma']),
-      int(section['unroll_steps']), bool(section['rescale_values']),
-      # Runs saved before the field existed searched at mctx's weight.
+      int(section['num_samples']), float(section['gamma']), depth,
+      bool(section['rescale_values']),
       float(section.get('value_scale', 0.1)))
   if settings.search not in ('muzero', 'gumbel'):
     raise errors.ConfigError(f"muzero.search must be 'muzero' or 'gumbel', got "
                              f'{settings.search!r}.')
-  if settings.max_depth < 1:
-    raise errors.ConfigError(f'muzero.unroll_steps must be >= 1 (the model unroll, '
-                             f'and the depth of a search), got {settings.max_depth}.')
   if settings.num_simulations < 0 or settings.num_samples < 0:
     raise errors.ConfigError('muzero.num_simulations and muzero.num_samples must be '
                              '>= 0.')

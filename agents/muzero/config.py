@@ -27,6 +27,9 @@ Fields (beside offline_rl.configs'):
     (mctx's default; `mzs`'s); False (`mzs_mcts`'s) keeps them in return units, so
     that where the values are nearly flat (Skirmish: ±1 at the end of games of
     hundreds of ticks) their noise does not outweigh the prior.
+  muzero.search_depth: the deepest node of a search, in model steps, at most
+    unroll_steps (0: unroll_steps): where the unrolled value's error grows with
+    depth, deeper backups add noise.
   muzero.value_scale: gumbel: the weight of the Q-values against the prior logits,
     σ(q) = (50 + max visits) value_scale q (mctx's 0.1, made for rescaled [0, 1]
     Q-values).
@@ -49,7 +52,7 @@ def get_config() -> config_dict.ConfigDict:
       reward_weight=1.0, discount_weight=1.0, distillation_weight=0.0, distillation_direction='forward',
       distillation_decay_steps=0, target_tau=0.01, target_period=0,
       num_simulations=0, search='gumbel', num_samples=0, rescale_values=True,
-      value_scale=0.1,
+      value_scale=0.1, search_depth=0,
       reanalyse_fraction=0.0,
       head_weights=config_dict.ConfigDict({}, type_safe=False)))
   return c

@@ -35,8 +35,8 @@ class SearchSettings(NamedTuple):
     search: 'muzero' (PUCT, mctx.muzero_policy) or 'gumbel' (mctx.gumbel_muzero_policy).
     num_samples: S sampled joint actions per node; 0 enumerates a one-head action.
     gamma: the discount between model steps.
-    max_depth: the deepest node of a tree, in model steps: the model's training
-      unroll K, beyond which its rewards and values were never trained.
+    max_depth: the deepest node of a tree, in model steps: at most the model's
+      training unroll K, beyond which its rewards and values were never trained.
     rescale_values: gumbel: min-max rescale the root's Q-values (mctx's default);
       False keeps them in return units (`offline_rl.mcts.search`).
     value_scale: gumbel: the Q-values' weight against the prior logits (mctx's 0.1).
