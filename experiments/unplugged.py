@@ -118,10 +118,11 @@ def get_config(variant: str = 'small') -> config_dict.ConfigDict:
   # validation_fraction: episodes held out; the learning curves show their loss.
   common = dict(batch_size=128, updates_per_call=50, log_every=50, checkpoint_every=500,
                 eval_every=0, validation_fraction=0.1)
-  c.agents = _agents(network, bc_steps=1500, value_steps=500, mzs_steps=300,
+  # MZS's value needs about 1,000 updates to predict who wins (docs/agents.md).
+  c.agents = _agents(network, bc_steps=1500, value_steps=500, mzs_steps=1000,
                      common=common)
-  # 8 simulations over 8 sampled actions play as well as 32 over 16 on Skirmish 8x8
-  # (docs/agents.md, MuZero section) at a quarter of the demo's search time.
+  # 8 simulations over 8 sampled actions beat MZS on Skirmish 8x8; 32 lost to 8, as
+  # they back up the model's deeper, worse values (docs/agents.md, MuZero section).
   _set_search(c.agents, simulations=8, samples=8)
 
   c.tournament = config_dict.ConfigDict(dict(
