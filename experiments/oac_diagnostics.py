@@ -49,9 +49,29 @@ def diagnose(run: str, *, batches: int = 40, batch_size: int = 64, seed: int = 0
                                      i * batch_size, tick)
            for i, batch in zip(range(batches), iterator)]
   merged = diagnostics.ValueSteps(*(np.concatenate(x) for x in zip(*parts)))
-  return dict(run=run, batches=batches, batch_size=batch_size,
-              unroll_length=int(config.unroll_length), gamma=cfg['gamma'],
-              lambda_=cfg['lambda_'], **diagnostics.summarise(merged, seed=seed))
+  result = dict(run=run, batches=batches, batch_size=batch_size,
+                unroll_length=int(config.unroll_length), gamma=cfg['gamma'],
+                lambda_=cfg['lambda_'], **diagnostics.summarise(merged, seed=seed))
+  if cfg.get('advantage', 'return') == 'q':
+    result['q'] = score_q(agent, cfg, params, iterator, batches, batch_size, seed)
+  return result
+
+
+def score_q(agent, cfg, params, iterator, batches, batch_size, seed) -> dict:
+  """`diagnostics.summarise_q` of the Q heads on `batches` more validation batches."""
+  score = jax.jit(lambda p, b, k: diagnostics.q_and_returns(agent.network, cfg, p, b, k))
+  value, returns, q, window = [], [], [], []
+  for i, batch in zip(range(batches), iterator):
+    v, g, q_i, where = jax.device_get(score(params, batch, jax.random.PRNGKey(seed + i)))
+    where = np.asarray(where)
+    value.append(v[where])
+    returns.append(g[where])
+    q.append({n: x[where] for n, x in q_i.items()})
+    window.append((i * batch_size + np.nonzero(where)[0]))
+  return diagnostics.summarise_q(
+      np.concatenate(value), np.concatenate(returns),
+      {n: np.concatenate([x[n] for x in q]) for n in q[0]}, np.concatenate(window),
+      seed=seed)
 
 
 def policy_gradient_agreement(run: str, batch_sizes, *, batches: int = 4,

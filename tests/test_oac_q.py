@@ -113,3 +113,21 @@ def test_q_advantages_find_the_delayed_reward_that_bc_cannot(
   assert np.all(np.argmax(probs, -1) == good(np.arange(CONTEXTS))), probs
   p_good = good_probability(agent, run.params)
   assert p_good.mean() > bc_good.mean() + 0.35, (p_good, bc_good)
+
+
+def test_q_diagnostic_by_hand():
+  """The Q check: squared errors against G^λ, and the correlation of the learned
+  advantage q − V with the sampled one G^λ − V."""
+  from offline_rl.agents.oac import diagnostics
+  value = np.array([0.0, 0.5, -0.5, 0.2])
+  returns = np.array([1.0, 0.5, -1.0, 0.0])
+  q = {'function': np.array([0.5, 0.5, -0.5, 0.1]), 'arg': np.array([0.9, 0.6, -0.9, 0.0])}
+  report = diagnostics.summarise_q(value, returns, q, np.array([0, 0, 1, 1]),
+                                   bootstrap=50)
+  sampled, learned = returns - value, q['arg'] - value
+  np.testing.assert_allclose(report['value_squared_error'], np.mean(sampled ** 2))
+  np.testing.assert_allclose(report['q_squared_error']['function'],
+                             np.mean((q['function'] - returns) ** 2))
+  np.testing.assert_allclose(report['advantage_correlation'],
+                             np.corrcoef(learned, sampled)[0, 1])
+  assert report['steps'] == 4
