@@ -148,7 +148,8 @@ def q_and_returns(network, cfg: dict, params, batch: batch_lib.Batch, key):
 
 def summarise_q(value, returns, q: dict, window, *, bootstrap: int = 1000,
                 seed: int = 0) -> dict:
-  """Does Q^μ know more than V^μ about the logged action? Over value steps [N]:
+  """Does Q^μ know more than V^μ about the logged action? Over value steps [N]
+  (`q` in the heads' autoregressive order, so the last is Q(s, a) of the whole action):
   each head's squared error against G^λ beside V's, and the correlation of the last
   head's learned advantage q(s, a) − V(s) with the sampled one G^λ − V(s), with a
   95% interval resampling whole windows. A correlation near 0 means the Q heads
