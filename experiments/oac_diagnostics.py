@@ -49,20 +49,47 @@ def diagnose(run: str, *, batches: int = 40, batch_size: int = 64, seed: int = 0
                                      i * batch_size, tick)
            for i, batch in zip(range(batches), iterator)]
   merged = diagnostics.ValueSteps(*(np.concatenate(x) for x in zip(*parts)))
-  return dict(run=run, batches=batches, batch_size=batch_size,
-              unroll_length=int(config.unroll_length), gamma=cfg['gamma'],
-              lambda_=cfg['lambda_'], **diagnostics.summarise(merged, seed=seed))
+  result = dict(run=run, batches=batches, batch_size=batch_size,
+                unroll_length=int(config.unroll_length), gamma=cfg['gamma'],
+                lambda_=cfg['lambda_'], **diagnostics.summarise(merged, seed=seed))
+  if cfg.get('advantage', 'return') == 'q':
+    result['q'] = score_q(agent, cfg, params, iterator, batches, batch_size, seed)
+  return result
+
+
+def score_q(agent, cfg, params, iterator, batches, batch_size, seed) -> dict:
+  """`diagnostics.summarise_q` of the Q heads on `batches` more validation batches."""
+  score = jax.jit(lambda p, b, k: diagnostics.q_and_returns(agent.network, cfg, p, b, k))
+  value, returns, q, window = [], [], [], []
+  for i, batch in zip(range(batches), iterator):
+    v, g, q_i, where = jax.device_get(score(params, batch, jax.random.PRNGKey(seed + i)))
+    where = np.asarray(where)
+    value.append(v[where])
+    returns.append(g[where])
+    q.append({n: x[where] for n, x in q_i.items()})
+    window.append((i * batch_size + np.nonzero(where)[0]))
+  action_spec = agent.loss.args[2]  # Heads in autoregressive order (jit sorts dicts).
+  return diagnostics.summarise_q(
+      np.concatenate(value), np.concatenate(returns),
+      {n: np.concatenate([x[n] for x in q]) for n in action_spec},
+      np.concatenate(window), seed=seed)
 
 
 def policy_gradient_agreement(run: str, batch_sizes, *, batches: int = 4,
-                              seed: int = 0) -> dict:
+                              seed: int = 0, advantage: str = '') -> dict:
   """{batch size: `gradient_agreement`} of RUN's policy-gradient term alone (value and
-  KL weights 0, normalised advantages, no delay) on `batches` training batches."""
+  KL weights 0, policy weight 1, normalised advantages, no delay: a critic-only run
+  works too) on `batches` training batches, with RUN's `oac.advantage` or
+  `advantage` ('return' also on a run with Q heads)."""
   agent, params, _ = policies.load_agent(run)
   _, teacher, _ = policies.load_agent(agent.config.teacher)
   network, teacher_network, action_spec, section = agent.loss.args
-  cfg = dict(section, value_weight=0.0, distillation_weight=0.0, policy_delay_steps=0,
-             normalize_advantage=True)
+  cfg = dict(section, value_weight=0.0, distillation_weight=0.0, q_weight=0.0,
+             policy_weight=1.0, policy_delay_steps=0, normalize_advantage=True)
+  if advantage:
+    if advantage == 'q' and section.get('advantage', 'return') != 'q':
+      raise errors.ConfigError(f'{run} has no Q heads: its oac.advantage is not q.')
+    cfg['advantage'] = advantage
   context = agent_lib.LossContext(target=None, teacher=teacher, step=jnp.int32(0))
   grad = jax.jit(jax.grad(lambda p, b, k: oac_losses.oac_loss(
       network, teacher_network, action_spec, cfg, p, context, b, k)[0]))
@@ -86,13 +113,16 @@ def main(argv=None):
   parser.add_argument('--agreement_batch_sizes', default='',
                       help='comma-separated batch sizes for the gradient agreement')
   parser.add_argument('--agreement_batches', type=int, default=4)
+  parser.add_argument('--agreement_advantage', default='', choices=('', 'return', 'q'),
+                      help="the policy gradient's advantage (default: the run's)")
   args = parser.parse_args(argv)
   result = diagnose(args.run, batches=args.batches, batch_size=args.batch_size,
                     seed=args.seed)
   if args.agreement_batch_sizes:
     result['policy_gradient_agreement'] = policy_gradient_agreement(
         args.run, [int(x) for x in args.agreement_batch_sizes.split(',')],
-        batches=args.agreement_batches, seed=args.seed)
+        batches=args.agreement_batches, seed=args.seed,
+        advantage=args.agreement_advantage)
   print(json.dumps(result, indent=1))
 
 

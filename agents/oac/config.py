@@ -19,6 +19,11 @@ Fields (beside offline_rl.configs'):
     oac.target_period (see TargetRule); False (the default, as IMPALA's V-trace does)
     bootstraps the online value without gradient and saves a forward pass.
   oac.head_weights: {head: weight} of the distillation term per head (default 1).
+  oac.advantage: 'return' (default), A_t = G_t − V̄(s_t), one sampled return of the
+    logged action; 'q': the critic also learns Q^μ per action head (q_heads) by
+    regression on G_t, and each head's policy gradient is weighted by
+    q_h(s, a_≤h) − E_{π_BC,h}[q_h] (agents/oac/losses.py).
+  oac.q_weight: the weight of the Q regression (advantage 'q' only).
 """
 from ml_collections import config_dict
 
@@ -37,7 +42,7 @@ def get_config() -> config_dict.ConfigDict:
       distillation_weight=1.0, distillation_direction='forward',
       distillation_decay_steps=0, emphatic=False,
       emphatic_steps=8, emphatic_lambda=0.5, target_network=False, target_tau=0.01,
-      target_period=0,
+      target_period=0, advantage='return', q_weight=1.0,
       head_weights=config_dict.ConfigDict({}, type_safe=False)))
   return c
 

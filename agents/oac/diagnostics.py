@@ -132,3 +132,42 @@ def gradient_agreement(gradients: list) -> dict:
   return dict(mean_cosine=float(np.mean(cosines)), min_cosine=float(np.min(cosines)),
               max_cosine=float(np.max(cosines)), batches=len(flat),
               gradient_norm=float(np.mean([np.linalg.norm(f) for f in flat])))
+
+
+def q_and_returns(network, cfg: dict, params, batch: batch_lib.Batch, key):
+  """(V [B, T-1], G^λ [B, T-1], {head: q_h(s, a_≤h) [B, T-1]}, where [B, T-1]) on
+  the value steps of `batch` [B, T+1], for a run with Q heads (oac.advantage 'q').
+  Jittable."""
+  out = losses.forward(network, params, batch, key)
+  returns = losses.lambda_returns(batch.reward[:, 1:], batch.discount[:, 1:], out.value,
+                                  batch.is_last[:, 1:], gamma=cfg['gamma'],
+                                  lambda_=cfg['lambda_'])
+  q = {n: x[:, :-1] for n, x in losses.q_of_logged(out.q, batch).items()}
+  return out.value[:, :-1], returns, q, losses.value_steps(batch)
+
+
+def summarise_q(value, returns, q: dict, window, *, bootstrap: int = 1000,
+                seed: int = 0) -> dict:
+  """Does Q^μ know more than V^μ about the logged action? Over value steps [N]
+  (`q` in the heads' autoregressive order, so the last is Q(s, a) of the whole action):
+  each head's squared error against G^λ beside V's, and the correlation of the last
+  head's learned advantage q(s, a) − V(s) with the sampled one G^λ − V(s), with a
+  95% interval resampling whole windows. A correlation near 0 means the Q heads
+  learned the state's value but nothing about the action."""
+  rng = np.random.default_rng(seed)
+  last = list(q)[-1]
+  learned, sampled = q[last] - value, returns - value
+  ids, inverse = np.unique(window, return_inverse=True)
+  draws = rng.integers(0, len(ids), (bootstrap, len(ids)))
+  members = [np.flatnonzero(inverse == i) for i in range(len(ids))]
+  corr = lambda rows: float(np.corrcoef(learned[rows], sampled[rows])[0, 1])
+  resampled = [corr(np.concatenate([members[i] for i in d])) for d in draws]
+  return dict(steps=int(len(value)),
+              value_squared_error=float(np.mean(np.square(sampled))),
+              q_squared_error={n: float(np.mean(np.square(x - returns)))
+                               for n, x in q.items()},
+              advantage_correlation=corr(np.arange(len(value))),
+              advantage_correlation_interval=[float(np.percentile(resampled, 2.5)),
+                                              float(np.percentile(resampled, 97.5))],
+              learned_advantage_std=float(learned.std()),
+              sampled_advantage_std=float(sampled.std()))
