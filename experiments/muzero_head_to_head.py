@@ -4,7 +4,7 @@ connect_four or Skirmish 8x8.
   .venv/bin/python experiments/muzero_head_to_head.py --env=corridor [--games=200]
   .venv/bin/python experiments/muzero_head_to_head.py --env=connect_four \\
       --simulations 16 64 [--behaviour random bot:mcts-16] [--unroll-steps=8] \\
-      [--validation-fraction=0.1] [--workdir=runs/c4]
+      [--mlp-sizes 256 256] [--validation-fraction=0.1] [--workdir=runs/c4]
   .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
       --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32 \\
       [--values raw] [--prior-greedy] [--unroll-length=16 --lambda=0.95]
@@ -101,6 +101,9 @@ def parse_args():
   parser.add_argument('--unroll-steps', type=int, default=None,
                       help="K, the model's unroll and the search's depth (default: "
                       "the config's); at most T, as targets come from the window")
+  parser.add_argument('--mlp-sizes', type=int, nargs='+', default=None,
+                      help="the model's MLP layers (the last also the value head's "
+                      'hidden width; default: NETWORKS of --env)')
   parser.add_argument('--validation-fraction', type=float, default=0.0,
                       help='share of the recorded episodes held out; the value and '
                       'reward errors on them are printed after training')
@@ -158,6 +161,9 @@ def train(args, env, matchups):
                     num_envs=64, seed=args.seed, progress=False, log=None)
   config = agents.default_config('mzs')
   config.network.update(NETWORKS[args.env])
+  if args.mlp_sizes:
+    config.network.update(mlp_sizes=tuple(args.mlp_sizes),
+                          value_hidden=(args.mlp_sizes[-1],))
   config.optimizer.learning_rate = 1e-3
   config.update(batch_size=64, num_steps=args.steps, updates_per_call=100,
                 log_every=100, checkpoint_every=0, seed=args.seed,
