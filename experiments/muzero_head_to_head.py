@@ -4,7 +4,8 @@ connect_four or Skirmish 8x8.
   .venv/bin/python experiments/muzero_head_to_head.py --env=corridor [--games=200]
   .venv/bin/python experiments/muzero_head_to_head.py --env=connect_four \\
       --simulations 16 64 [--behaviour random bot:mcts-16] [--unroll-steps=8] \\
-      [--mlp-sizes 256 256] [--validation-fraction=0.1] [--workdir=runs/c4]
+      [--mlp-sizes 256 256] [--validation-fraction=0.1] [--workdir=runs/c4] \\
+      [--search-depth=1]
   .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
       --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32 \\
       [--values raw] [--prior-greedy] [--unroll-length=16 --lambda=0.95]
@@ -104,6 +105,9 @@ def parse_args():
   parser.add_argument('--mlp-sizes', type=int, nargs='+', default=None,
                       help="the model's MLP layers (the last also the value head's "
                       'hidden width; default: NETWORKS of --env)')
+  parser.add_argument('--search-depth', type=int, default=None,
+                      help="the planners' deepest node, at most K (default: K): a "
+                      'shallower search on the same params')
   parser.add_argument('--validation-fraction', type=float, default=0.0,
                       help='share of the recorded episodes held out; the value and '
                       'reward errors on them are printed after training')
@@ -199,12 +203,19 @@ def main():
       raise errors.ConfigError(f'--run={args.run} is a {agent.config.agent!r} run; '
                                'play an mzs run.')
   config = agent.config
+  depth = (config.muzero.unroll_steps if args.search_depth is None
+           else args.search_depth)
+  if not 1 <= depth <= config.muzero.unroll_steps:
+    raise errors.ConfigError(f'--search-depth={depth} must lie in [1, K='
+                             f'{config.muzero.unroll_steps}]: past K the model is '
+                             'untrained.')
   players = {'MZS': agent.make_policy(params, greedy=False, rating=args.rating)}
   for simulations in args.simulations:
     for values in args.values:
       planner_config = config.copy_and_resolve_references()
       planner_config.agent = 'mzs_mcts'
-      planner_config.muzero.update(num_simulations=simulations,
+      # The search's max_depth is muzero.unroll_steps; a planner never trains.
+      planner_config.muzero.update(unroll_steps=depth, num_simulations=simulations,
                                    num_samples=args.samples,
                                    rescale_values=values == 'rescaled')
       planner = agents.make('mzs_mcts', agent.spec, planner_config).make_policy(
