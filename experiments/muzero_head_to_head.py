@@ -118,6 +118,10 @@ def parse_args():
                       help="the value's TD(λ) trace (default: the config's)")
   parser.add_argument('--value-weight', type=float, default=None,
                       help="the value term's weight (default: the config's)")
+  parser.add_argument('--reward-weight', type=float, default=None,
+                      help="the reward term's weight (default: the config's)")
+  parser.add_argument('--discount-weight', type=float, default=None,
+                      help="the discount term's weight (default: the config's)")
   parser.add_argument('--samples', type=int, default=0,
                       help='joint actions sampled per node (0: the whole action set)')
   parser.add_argument('--values', nargs='+', choices=('rescaled', 'raw'),
@@ -173,6 +177,8 @@ def train(args, env, matchups):
                 log_every=100, checkpoint_every=0, seed=args.seed,
                 unroll_length=args.unroll_length)
   for field, value in (('lambda_', args.lambda_), ('value_weight', args.value_weight),
+                       ('reward_weight', args.reward_weight),
+                       ('discount_weight', args.discount_weight),
                        ('unroll_steps', args.unroll_steps)):
     if value is not None:
       config.muzero[field] = value
