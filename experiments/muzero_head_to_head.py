@@ -3,7 +3,9 @@ connect_four or Skirmish 8x8.
 
   .venv/bin/python experiments/muzero_head_to_head.py --env=corridor [--games=200]
   .venv/bin/python experiments/muzero_head_to_head.py --env=connect_four \\
-      --simulations 16 64
+      --simulations 16 64 [--behaviour random bot:mcts-16] [--unroll-steps=8] \\
+      [--mlp-sizes 256 256] [--validation-fraction=0.1] [--workdir=runs/c4] \\
+      [--search-depth=1]
   .venv/bin/python experiments/muzero_head_to_head.py --env=skirmish \\
       --dataset=runs/demo/data/dataset --samples=8 --simulations 8 32 \\
       [--values raw] [--prior-greedy] [--unroll-length=16 --lambda=0.95]
@@ -12,8 +14,10 @@ connect_four or Skirmish 8x8.
 
 Corridor and connect_four: records a dataset of weak players (Corridor: skill-0.3
 bots, right with probability 0.3, else uniform among the legal moves; connect_four:
-uniformly random legal moves); the search can only win by the model's look-ahead, as
-the prior is BC of the weak players. Skirmish: reads a recorded dataset (`--dataset`,
+uniformly random legal moves, or with `--behaviour` every ordered pair of the named
+players, e.g. `random bot:mcts-16` for random players mixed with pgx search bots, so
+that the value sees tactics); the search can only win by the model's look-ahead, as
+the prior is BC of the behaviour players. Skirmish: reads a recorded dataset (`--dataset`,
 e.g. the demo's ladder games) and searches over `--samples` joint actions sampled
 from the prior (Sampled MuZero: the action has four heads; one count for every
 budget, or one per budget). Then trains MZS once
@@ -24,11 +28,14 @@ the prior alone (sampling), and each budget against the next smaller one (with
 `--values rescaled raw`: each budget's search with Q-values in return units against
 the rescaled one; with `--prior-greedy` also the prior's argmax against the sampled
 prior), seats alternating; prints the first player's score (win 1, draw 0.5) with its 95%
-bootstrap interval over games.
+bootstrap interval over games. `--workdir` keeps the dataset and the trained run
+(play it again with `--run=WORKDIR/mzs`); `--validation-fraction` holds episodes out
+and prints the model's value and reward errors on them.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 
@@ -44,6 +51,7 @@ from offline_rl import policies
 from offline_rl.environments import make
 from offline_rl.environments import toy
 from offline_rl.evaluation import matches
+from offline_rl.evaluation import players as players_lib
 from offline_rl.learner import policies as learner_policies
 from offline_rl.ratings import scores
 
@@ -58,15 +66,19 @@ NETWORKS = {
 }
 
 
-def environment(name: str):
-  """(env, its behaviour players, or None where a dataset is read) of `--env`."""
+def environment(name: str, behaviour: list[str] | None):
+  """(env, the matchups of the recorded games, or None where a dataset is read) of
+  `--env`: every ordered pair of the `--behaviour` players, or the default pair."""
   if name == 'corridor':
     return (make('toy/corridor-v0', length=6, max_steps=30),
-            (toy.bot(0.3, 800.0), toy.bot(0.3, 800.0)))
+            [(toy.bot(0.3, 800.0), toy.bot(0.3, 800.0))])
   if name == 'skirmish':
     return make('skirmish/8x8'), None
   env = make('pgx/connect_four')
-  return env, (policies.random_policy(env.spec),) * 2
+  if behaviour is None:
+    return env, [(policies.random_policy(env.spec),) * 2]
+  named = [players_lib.resolve_policy(text, env) for text in behaviour]
+  return env, list(itertools.product(named, repeat=2))
 
 
 def parse_args():
@@ -82,12 +94,32 @@ def parse_args():
   parser.add_argument('--episodes', type=int, default=512,
                       help='episodes recorded (corridor, connect_four)')
   parser.add_argument('--simulations', type=int, nargs='+', default=[4, 32])
+  parser.add_argument('--behaviour', nargs='+', default=None,
+                      help='connect_four: the recorded players, as offline-rl names '
+                      "them (e.g. random bot:mcts-16); every ordered pair plays "
+                      'an equal share of the games (default: random players only)')
   parser.add_argument('--unroll-length', type=int, default=8,
                       help='T, the steps of a training window')
+  parser.add_argument('--unroll-steps', type=int, default=None,
+                      help="K, the model's unroll and the search's depth (default: "
+                      "the config's); at most T, as targets come from the window")
+  parser.add_argument('--mlp-sizes', type=int, nargs='+', default=None,
+                      help="the model's MLP layers (the last also the value head's "
+                      'hidden width; default: NETWORKS of --env)')
+  parser.add_argument('--validation-fraction', type=float, default=0.0,
+                      help='share of the recorded episodes held out; the value and '
+                      'reward errors on them are printed after training')
+  parser.add_argument('--workdir', default=None,
+                      help='a new directory for the dataset and the trained run '
+                      '(default: a temporary one)')
   parser.add_argument('--lambda', dest='lambda_', type=float, default=None,
                       help="the value's TD(λ) trace (default: the config's)")
   parser.add_argument('--value-weight', type=float, default=None,
                       help="the value term's weight (default: the config's)")
+  parser.add_argument('--reward-weight', type=float, default=None,
+                      help="the reward term's weight (default: the config's)")
+  parser.add_argument('--discount-weight', type=float, default=None,
+                      help="the discount term's weight (default: the config's)")
   parser.add_argument('--samples', type=int, nargs='+', default=[0],
                       help='joint actions sampled per node (0: the whole action set); '
                       'one value for every budget, or one per --simulations')
@@ -120,43 +152,66 @@ def parse_args():
                           if len(args.samples) == 1 else args.samples))
   if args.env == 'skirmish' and min(args.samples.values()) < 1:
     raise errors.ConfigError("Skirmish's action has four heads: set --samples >= 1.")
+  if args.behaviour is not None and args.env != 'connect_four':
+    raise errors.ConfigError('--behaviour names the recorded players of connect_four '
+                             'only.')
+  if args.unroll_steps is not None and not 1 <= args.unroll_steps <= args.unroll_length:
+    raise errors.ConfigError(f'--unroll-steps={args.unroll_steps} must lie in [1, '
+                             f'--unroll-length={args.unroll_length}]: an unroll step '
+                             "past the window's end has no targets.")
+  if not 0.0 <= args.validation_fraction < 1.0:
+    raise errors.ConfigError(f'--validation-fraction={args.validation_fraction} must '
+                             'lie in [0, 1).')
+  if args.workdir is not None and os.path.exists(args.workdir):
+    raise errors.ConfigError(f'--workdir={args.workdir} exists; give a new directory '
+                             '(play its trained run again with --run=WORKDIR/mzs).')
   return args
 
 
-def train(args, env, behaviour):
+def train(args, env, matchups):
   """(agent, params) of MZS trained once on `--dataset` or on recorded games."""
-  tmp = tempfile.mkdtemp()
+  tmp = args.workdir or tempfile.mkdtemp()
   dataset = args.dataset
-  if behaviour is not None:
+  if matchups is not None:
     dataset = os.path.join(tmp, args.env)
-    datasets.record(env, [behaviour], dataset, num_episodes=args.episodes,
+    datasets.record(env, matchups, dataset, num_episodes=args.episodes,
                     num_envs=64, seed=args.seed, progress=False, log=None)
   config = agents.default_config('mzs')
   config.network.update(NETWORKS[args.env])
+  if args.mlp_sizes:
+    config.network.update(mlp_sizes=tuple(args.mlp_sizes),
+                          value_hidden=(args.mlp_sizes[-1],))
   config.optimizer.learning_rate = 1e-3
   config.update(batch_size=64, num_steps=args.steps, updates_per_call=100,
                 log_every=100, checkpoint_every=0, seed=args.seed,
                 unroll_length=args.unroll_length)
-  for field, value in (('lambda_', args.lambda_), ('value_weight', args.value_weight)):
+  for field, value in (('lambda_', args.lambda_), ('value_weight', args.value_weight),
+                       ('reward_weight', args.reward_weight),
+                       ('discount_weight', args.discount_weight),
+                       ('unroll_steps', args.unroll_steps)):
     if value is not None:
       config.muzero[field] = value
-  windows = data.make_iterator(dataset, batch_size=64, unroll_length=args.unroll_length,
-                               validation_fraction=0.0)
+  split = dict(batch_size=64, unroll_length=args.unroll_length,
+               validation_fraction=args.validation_fraction)
+  windows = data.make_iterator(dataset, **split)
+  held_out = (data.make_iterator(dataset, split='validation', **split)
+              if args.validation_fraction else None)
   agent = agents.make('mzs', windows.spec, config)
   run = learner.Learner(agent, windows, config, os.path.join(tmp, 'mzs'),
-                        progress=False, tensorboard=False)
+                        validation=held_out, progress=False, tensorboard=False)
   run.train()
   print(f'trained in {run.workdir}', flush=True)
+  shown = ('unroll_0', 'unroll_1', f'unroll_{config.muzero.unroll_steps}')
   print({k: round(float(v), 4) for k, v in learner.read_metrics(run.workdir)[-1].items()
-         if 'unroll_' in k and k.split('/')[0][-1] in '05'}, flush=True)
+         if k.split('/')[0].removeprefix('validation_') in shown}, flush=True)
   return agent, run.params
 
 
 def main():
   args = parse_args()
-  env, behaviour = environment(args.env)
+  env, matchups = environment(args.env, args.behaviour)
   if args.run is None:
-    agent, params = train(args, env, behaviour)
+    agent, params = train(args, env, matchups)
   else:
     agent, params, _ = learner_policies.load_agent(args.run)
     if agent.config.agent != 'mzs':
