@@ -1,4 +1,5 @@
 """Does an OAC run's behaviour value V^μ know who wins? (offline_rl.agents.oac.diagnostics)
+An MZS run's value is scored the same way.
 
   .venv/bin/python experiments/oac_diagnostics.py RUN [--batches=40] [--batch_size=64]
       [--agreement_batch_sizes=32,256]
@@ -32,15 +33,18 @@ def diagnose(run: str, *, batches: int = 40, batch_size: int = 64, seed: int = 0
   """`summarise` of `batches` validation batches of RUN (a run dir or checkpoint)."""
   agent, params, _ = policies.load_agent(run)
   config = agent.config
-  if 'oac' not in config:
+  # MZS's value (its prediction at the root) is scored like OAC's critic: through
+  # the same forward pass, with the λ-returns of its own section.
+  section = next((name for name in ('oac', 'muzero') if name in config), None)
+  if section is None:
     raise errors.ConfigError(f'{run} is a {config.agent!r} run: the diagnostic scores '
-                             'the value head of an OAC or E-OAC run.')
+                             'the value head of an OAC, E-OAC or MZS run.')
   if float(config.validation_fraction) <= 0:
     raise errors.ConfigError(f'{run} held out no episodes (validation_fraction=0): '
                              'score a run trained with validation_fraction > 0.')
   config.batch_size = batch_size
   iterator = experiment.make_iterator(config, 'validation')
-  cfg = config.oac.to_dict()
+  cfg = config[section].to_dict()
   score = jax.jit(
       lambda p, b, k: diagnostics.value_and_advantage(agent.network, cfg, p, b, k))
   tick = diagnostics.tick_index(agent.spec)
