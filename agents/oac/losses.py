@@ -88,10 +88,11 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
   """(loss [], metrics {name: []}); `cfg` is the config's `oac` section as a dict."""
   out = losses.forward(network, params, batch, key)
   teacher = losses.forward(teacher_network, context.teacher, batch, key)
-  # V̄: the target network's value, or the online one's without gradient.
-  v_target = jax.lax.stop_gradient(
-      out.value if context.target is None else
-      losses.forward(network, context.target, batch, key).value)
+  # V̄ (and q̄): the target network's, or the online one's without gradient; one pass.
+  target_out = jax.lax.stop_gradient(
+      out if context.target is None else
+      losses.forward(network, context.target, batch, key))
+  v_target = target_out.value
   where = losses.value_steps(batch)  # [B, T-1]
   returns = losses.lambda_returns(
       batch.reward[:, 1:], batch.discount[:, 1:], v_target, batch.is_last[:, 1:],
@@ -123,10 +124,7 @@ def oac_loss(network, teacher_network, action_spec, cfg, params,
     step_weight = step_weight * emphasis[:, :-1]
   normalize = cfg.get('normalize_advantage', False)  # Runs saved before lack it.
   if use_q:
-    q_bar = jax.lax.stop_gradient(
-        out.q if context.target is None else
-        losses.forward(network, context.target, batch, key).q)
-    per_head = q_advantages(action_spec, q_bar, teacher.logits, terms, batch)
+    per_head = q_advantages(action_spec, target_out.q, teacher.logits, terms, batch)
     per_head = {n: a[:, :-1] for n, a in per_head.items()}
     if normalize:  # Each head over the value steps where it carries a choice.
       per_head = {n: normalized(a, where & terms.used[n][:, :-1])
