@@ -106,6 +106,10 @@ def parse_args():
   parser.add_argument('--mlp-sizes', type=int, nargs='+', default=None,
                       help="the model's MLP layers (the last also the value head's "
                       'hidden width; default: NETWORKS of --env)')
+  parser.add_argument('--conv-downsample-above', type=int, default=None,
+                      help="the conv torso halves the board while its smaller side "
+                      "is above this (default: the config's 4; 6 keeps connect_four's "
+                      '6x7 cells)')
   parser.add_argument('--validation-fraction', type=float, default=0.0,
                       help='share of the recorded episodes held out; the value and '
                       'reward errors on them are printed after training')
@@ -181,6 +185,8 @@ def train(args, env, matchups):
   if args.mlp_sizes:
     config.network.update(mlp_sizes=tuple(args.mlp_sizes),
                           value_hidden=(args.mlp_sizes[-1],))
+  if args.conv_downsample_above is not None:
+    config.network.conv_downsample_above = args.conv_downsample_above
   config.optimizer.learning_rate = 1e-3
   config.update(batch_size=64, num_steps=args.steps, updates_per_call=100,
                 log_every=100, checkpoint_every=0, seed=args.seed,

@@ -62,8 +62,8 @@ def network_config(**overrides) -> config_dict.ConfigDict:
   it 72% [68%, 77%] over 400 games (docs/learner.md). Episodes without a rating feed
   no rating, which the network reads as the offset, so other data is unaffected."""
   c = config_dict.ConfigDict(dict(
-      mlp_sizes=(256, 256), conv_channels=(32, 32), conv_blocks=1, entity_width=64,
-      entity_layers=1, entity_heads=2, core='none', core_size=256, head_hidden=(),
+      mlp_sizes=(256, 256), conv_channels=(32, 32), conv_blocks=1, conv_downsample_above=4,
+      entity_width=64, entity_layers=1, entity_heads=2, core='none', core_size=256, head_hidden=(),
       **STRUCTURED_NETWORK,
       value_head=False, value_hidden=(256,), q_heads=False, policy_from_q=False,
       use_prev_action=False,

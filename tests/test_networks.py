@@ -161,6 +161,25 @@ def test_vector_only_specs_build_an_mlp():
   assert out.value.shape == (3, 2)
 
 
+def test_a_board_keeps_its_cells_when_the_conv_does_not_downsample_it():
+  """connect_four's 6x7 board: at the default the first stage strides it to 3x4; with
+  conv_downsample_above=6 every cell reaches the flattened projection. TINY has no
+  such field, as a run written before it: it reads the default, 4."""
+  spec = specs.EnvSpec(
+      'test/board', '0', 2, observation={'board': specs.ArraySpec((6, 7, 2), 'bool')},
+      action={'column': specs.ArraySpec((), 'int32', num_values=7)},
+      legal_action_mask={'column': specs.ArraySpec((7,), 'bool')}, max_episode_steps=42)
+  config = dict(TINY, use_prev_action=False, use_rating=False)
+  assert 'conv_downsample_above' not in config
+  for downsample_above, cells in ((None, 3 * 4), (6, 6 * 7)):
+    if downsample_above is not None:
+      config['conv_downsample_above'] = downsample_above
+    net = networks.make_network(spec, config)
+    params = net.init(jax.random.PRNGKey(0), networks.dummy_inputs(spec, 2, 1))
+    projection = params['params']['planes_board']['Dense_0']['kernel']
+    assert projection.shape[0] == cells * TINY['conv_channels'][-1]
+
+
 def test_without_a_value_head_there_are_no_value_parameters():
   spec = strategy_spec()
   net = networks.make_network(spec, dict(TINY, value_head=False))

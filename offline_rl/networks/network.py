@@ -103,6 +103,8 @@ class NetworkConfig:
     mlp_sizes: the vector torso's layers; the last is the stream width.
     conv_channels: channels of the conv stages for planes.
     conv_blocks: residual blocks per conv stage.
+    conv_downsample_above: a conv stage halves the map while its smaller side is
+      above this (`torsos.ConvResNet`); runs written before the field read 4.
     entity_width, entity_layers, entity_heads: the unit-list transformer.
     core: 'none' or 'lstm'.
     core_size: LSTM width.
@@ -145,12 +147,15 @@ class NetworkConfig:
   use_rating: bool
   rating_offset: float
   rating_scale: float
+  conv_downsample_above: int = 4
 
   @classmethod
   def from_mapping(cls, values: Mapping[str, Any]) -> NetworkConfig:
     values = dict(values)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown, missing = set(values) - names, names - set(values)
+    required = {f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING}
+    unknown, missing = set(values) - names, required - set(values)
     if unknown or missing:
       raise ValueError(f'Network config: unknown fields {sorted(unknown)}, missing '
                        f'fields {sorted(missing)}. Known fields: {sorted(names)}.')
@@ -244,7 +249,8 @@ def encode(observation_shapes, action_spec, cfg: NetworkConfig, inputs: NetworkI
         x = jnp.concatenate(
             [x, _scatter(cfg, unit_positions, leaves, embeddings, shape)], axis=-1)
       vector, features = torsos.ConvResNet(
-          cfg.conv_channels, cfg.conv_blocks, width, name=f'planes_{label}')(x)
+          cfg.conv_channels, cfg.conv_blocks, width, cfg.conv_downsample_above,
+          name=f'planes_{label}')(x)
       streams.append(vector)
       if path in spatial_paths:
         cells[path] = torsos.SpatialDecoder(

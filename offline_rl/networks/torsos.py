@@ -51,22 +51,27 @@ class ConvResNet(nn.Module):
   """Strided convolutions then residual blocks, flattened to a vector.
 
   [N, H, W, C] -> ([N, output_size], feature map [N, h, w, channels[-1]]). Each stage
-  halves H and W (stride 2) when the map is still larger than 4x4, as in AlphaStar's
-  spatial encoder; the feature map feeds the spatial heads (`SpatialDecoder`).
+  halves H and W (stride 2) while the map's smaller side is above `downsample_above`,
+  as AlphaStar's spatial encoder does on large maps; the feature map feeds the spatial
+  heads (`SpatialDecoder`).
 
   Attributes:
-    channels: output channels of each downsampling stage.
+    channels: output channels of each stage.
     blocks_per_stage: residual blocks after each stage.
     output_size: width of the final dense projection.
+    downsample_above: a stage strides by 2 while min(H, W) is above this. A board
+      game's few cells each matter (connect_four's 6x7 would be cut to 3x4 at 4,
+      before any layer sees a line of four): set it to the board's side to keep them.
   """
   channels: Sequence[int] = (32, 32)
   blocks_per_stage: int = 1
   output_size: int = 256
+  downsample_above: int = 4
 
   @nn.compact
   def __call__(self, x):
     for channels in self.channels:
-      stride = 2 if min(x.shape[-3], x.shape[-2]) > 4 else 1
+      stride = 2 if min(x.shape[-3], x.shape[-2]) > self.downsample_above else 1
       x = conv.Conv(channels, (3, 3), strides=(stride, stride))(x)
       for _ in range(self.blocks_per_stage):
         x = ResidualBlock()(x)
