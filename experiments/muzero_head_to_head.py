@@ -58,9 +58,12 @@ from offline_rl.ratings import scores
 # The model's network per game: a small MLP model for the toy games; for Skirmish
 # the platform's torso at its smallest (one conv layer, one entity layer) under a
 # 64-wide embedding, so that training and the batched search fit a 2-core machine.
+# connect_four's conv torso keeps every cell of the 6x7 board: strided to 3x4 (the
+# torso's default), the model did not see immediate wins (docs/agents.md).
 NETWORKS = {
     'corridor': dict(mlp_sizes=(64, 64), value_hidden=(64,)),
-    'connect_four': dict(mlp_sizes=(64, 64), value_hidden=(64,)),
+    'connect_four': dict(mlp_sizes=(64, 64), value_hidden=(64,),
+                         conv_downsample_above=6),
     'skirmish': dict(mlp_sizes=(64,), value_hidden=(64,), conv_channels=(8,),
                      entity_width=16, entity_layers=1),
 }
@@ -108,8 +111,8 @@ def parse_args():
                       'hidden width; default: NETWORKS of --env)')
   parser.add_argument('--conv-downsample-above', type=int, default=None,
                       help="the conv torso halves the board while its smaller side "
-                      "is above this (default: the config's 4; 6 keeps connect_four's "
-                      '6x7 cells)')
+                      'is above this (default: NETWORKS of --env, else the '
+                      "config's 4; 4 strides connect_four's 6x7 board to 3x4)")
   parser.add_argument('--validation-fraction', type=float, default=0.0,
                       help='share of the recorded episodes held out; the value and '
                       'reward errors on them are printed after training')
