@@ -292,12 +292,13 @@ def record_skirmish(path: str, num_episodes: int) -> None:
 
 
 def compiled_update(name: str, spec, network: dict, batch_size: int,
-                    unroll_length: int):
+                    unroll_length: int, **overrides):
   """(jitted K-update call, its TrainState, the frozen teacher) of agent `name` at its
-  defaults with `network`'s fields: what the learner compiles, without a run dir."""
+  defaults with `network`'s fields and `overrides` of its config: what the learner
+  compiles, without a run dir."""
   config = agents.default_config(name)
   config.network.update(network)
-  config.update(batch_size=batch_size, unroll_length=unroll_length)
+  config.update(batch_size=batch_size, unroll_length=unroll_length, **overrides)
   agent = agents.make(name, spec, config)
   optimizer, schedule = learner.make_optimizer(config.optimizer, 10_000)
   params = agent.init(jax.random.PRNGKey(0))
@@ -349,21 +350,24 @@ def skirmish_networks(dataset: str, calls: int, updates_per_call: int = 10,
           'cost_ratio': rate['plain'] / rate['structured']}
 
 
-SKIRMISH_AGENTS = ('bc', 'oac', 'eoac')
+# {label: (agent, config overrides)}; OAC-Q is OAC with the learned Q^mu advantage.
+SKIRMISH_AGENTS = {'bc': ('bc', {}), 'oac': ('oac', {}), 'eoac': ('eoac', {}),
+                   'oac_q': ('oac', {'oac': {'advantage': 'q'}})}
 
 
 def skirmish_agents(dataset: str, calls: int, updates_per_call: int = 10,
                     batch_size: int = 32, unroll_length: int = 8) -> dict:
-  """Updates/s of BC, OAC and E-OAC at their defaults on the demo's (structured)
-  network and the recipe's value-agent batch (32 windows of 8 steps), the same
-  batches for all, alternating call by call (medians); OAC's and E-OAC's cost vs BC
-  (issue 13's target: OAC <= 2.5x)."""
+  """Updates/s of `SKIRMISH_AGENTS` on the demo's (structured) network and the
+  recipe's value-agent batch (32 windows of 8 steps), the same batches for all,
+  alternating call by call (medians); each one's cost vs BC (issue 13's target: OAC
+  <= 2.5x)."""
   from offline_rl import data  # pylint: disable=g-import-not-at-top
   iterator = data.make_iterator(dataset, batch_size=batch_size,
                                 unroll_length=unroll_length, validation_fraction=0.0)
   batches = iterator.next_many(updates_per_call)
-  updates = {name: compiled_update(name, iterator.spec, _demo_network(), batch_size,
-                                   unroll_length) for name in SKIRMISH_AGENTS}
+  updates = {label: compiled_update(name, iterator.spec, _demo_network(), batch_size,
+                                    unroll_length, **overrides)
+             for label, (name, overrides) in SKIRMISH_AGENTS.items()}
   rate = alternating_rates(updates, batches, calls, updates_per_call)
   return {'batch_size': batch_size, 'unroll_length': unroll_length,
           'updates_per_call': updates_per_call, 'calls': calls,
@@ -410,8 +414,10 @@ def main():
     agent_rate = network['agents']['updates_per_second_median']
     cost = network['agents']['cost_vs_bc']
     print(f"Skirmish 8x8, demo network, 32 windows of 8: BC {agent_rate['bc']:.0f}, "
-          f"OAC {agent_rate['oac']:.0f}, E-OAC {agent_rate['eoac']:.0f} updates/s: OAC "
-          f"{cost['oac']:.2f}x, E-OAC {cost['eoac']:.2f}x BC's cost (target OAC <= 2.5x)")
+          f"OAC {agent_rate['oac']:.0f}, E-OAC {agent_rate['eoac']:.0f}, OAC-Q "
+          f"{agent_rate['oac_q']:.0f} updates/s: OAC {cost['oac']:.2f}x, E-OAC "
+          f"{cost['eoac']:.2f}x, OAC-Q {cost['oac_q']:.2f}x BC's cost (target OAC <= "
+          "2.5x)")
     if args.skirmish_only:
       network['command'] = 'python benchmarks/bench_learner.py --skirmish_only' + (
           ' --quick' if args.quick else '')
