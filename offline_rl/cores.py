@@ -6,6 +6,8 @@ devices once, then.
   small matmul wait on each other more than they gain: on the 2-core machine of
   docs/learner.md, BC's 256-256 MLP at batch 100 trains 1.3x faster end to end on
   one core. Larger batches and networks gain from every core, so the default is all.
+  It takes the least busy of the allowed cores, so two trainings started side by side
+  with n = 1 run on different cores (the first core for both ran each at half speed).
 * `one_device_per_core()`: one JAX CPU device per core. XLA:CPU does not split cheap
   element-wise kernels across threads, so a batch of many small games runs on one
   core; `offline_rl.rollout.shard` splits the games over the devices, one core each
@@ -17,14 +19,17 @@ devices once, then.
 from __future__ import annotations
 
 import os
+import time
 
 import jax
 from jax._src import xla_bridge
 
 
-def limit_cores(count: int) -> list[int]:
-  """Runs this process on its first `count` allowed cores (0: leave them all).
+def limit_cores(count: int, sample_seconds: float = 0.25) -> list[int]:
+  """Runs this process on the `count` least busy of its allowed cores (0: all of them).
 
+  Busy is the time each core spent computing over `sample_seconds` (Linux's
+  /proc/stat); ties, or a system without /proc/stat, go to the lowest core numbers.
   Call before JAX's first computation (`offline-rl train --cpu_cores=N` does).
 
   Returns:
@@ -41,8 +46,40 @@ def limit_cores(count: int) -> list[int]:
     raise ValueError(f'cpu_cores={count}: this process may use {len(allowed)} cores '
                      f'({allowed}); give 1..{len(allowed)}, or 0 for all.')
   _check_jax_has_not_computed('limit_cores')
-  os.sched_setaffinity(0, allowed[:count])
-  return allowed[:count]
+  before = _busy_ticks()
+  time.sleep(sample_seconds)
+  after = _busy_ticks()
+  chosen = sorted(least_busy(allowed, count, before, after))
+  os.sched_setaffinity(0, chosen)
+  return chosen
+
+
+def least_busy(allowed: list[int], count: int, before: dict[int, int] | None,
+               after: dict[int, int] | None) -> list[int]:
+  """The `count` cores of `allowed` that were busy least between two `_busy_ticks`
+  readings, lowest numbers first among equals (all equal without readings)."""
+  def busy(core):
+    if before is None or after is None:
+      return 0
+    return after.get(core, 0) - before.get(core, 0)
+  return sorted(allowed, key=lambda core: (busy(core), core))[:count]
+
+
+def _busy_ticks() -> dict[int, int] | None:
+  """Clock ticks each core has spent not idle since boot ({core: ticks}), None where
+  /proc/stat cannot be read."""
+  try:
+    with open('/proc/stat', encoding='ascii') as stat:
+      lines = stat.readlines()
+  except OSError:
+    return None
+  ticks = {}
+  for line in lines:
+    name, *fields = line.split()
+    if name.startswith('cpu') and name[3:].isdigit():
+      values = [int(v) for v in fields]
+      ticks[int(name[3:])] = sum(values) - values[3] - values[4]  # Less idle, iowait.
+  return ticks
 
 
 def one_device_per_core() -> int:

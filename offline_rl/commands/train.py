@@ -32,8 +32,9 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, '
                                'config. An existing run there is resumed.')
 _CPU_CORES = flags.DEFINE_integer(
-    'cpu_cores', 0, 'CPU cores to compute on (0: all). One core trains small networks '
-    'faster on a 2-core machine; see docs/learner.md.')
+    'cpu_cores', 0, 'CPU cores to compute on (0: all): the least busy ones, so runs '
+    'started side by side take different cores. One core trains small networks faster '
+    'on a 2-core machine; see docs/learner.md.')
 
 
 def _config():
