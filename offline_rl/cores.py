@@ -46,10 +46,11 @@ def limit_cores(count: int, sample_seconds: float = 0.25) -> list[int]:
     raise ValueError(f'cpu_cores={count}: this process may use {len(allowed)} cores '
                      f'({allowed}); give 1..{len(allowed)}, or 0 for all.')
   _check_jax_has_not_computed('limit_cores')
-  before = _busy_ticks()
-  time.sleep(sample_seconds)
-  after = _busy_ticks()
-  chosen = sorted(least_busy(allowed, count, before, after))
+  chosen = allowed
+  if count < len(allowed):  # Only a choice needs the sample.
+    before = _busy_ticks()
+    time.sleep(sample_seconds)
+    chosen = sorted(least_busy(allowed, count, before, _busy_ticks()))
   os.sched_setaffinity(0, chosen)
   return chosen
 
@@ -58,11 +59,9 @@ def least_busy(allowed: list[int], count: int, before: dict[int, int] | None,
                after: dict[int, int] | None) -> list[int]:
   """The `count` cores of `allowed` that were busy least between two `_busy_ticks`
   readings, lowest numbers first among equals (all equal without readings)."""
-  def busy(core):
-    if before is None or after is None:
-      return 0
-    return after.get(core, 0) - before.get(core, 0)
-  return sorted(allowed, key=lambda core: (busy(core), core))[:count]
+  if before is None or after is None:
+    return sorted(allowed)[:count]
+  return sorted(allowed, key=lambda core: (after[core] - before[core], core))[:count]
 
 
 def _busy_ticks() -> dict[int, int] | None:
