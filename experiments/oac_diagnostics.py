@@ -30,7 +30,9 @@ from offline_rl.learner import policies
 
 
 def diagnose(run: str, *, batches: int = 40, batch_size: int = 64, seed: int = 0) -> dict:
-  """`summarise` of `batches` validation batches of RUN (a run dir or checkpoint)."""
+  """`summarise` of `batches` validation batches of RUN (a run dir or checkpoint),
+  drawn with `seed` (not the run's), so that runs of different seeds are scored on
+  the same windows."""
   agent, params, _ = policies.load_agent(run)
   config = agent.config
   # MZS's value (its prediction at the root) is scored like OAC's critic: through
@@ -43,7 +45,7 @@ def diagnose(run: str, *, batches: int = 40, batch_size: int = 64, seed: int = 0
     raise errors.ConfigError(f'{run} held out no episodes (validation_fraction=0): '
                              'score a run trained with validation_fraction > 0.')
   config.batch_size = batch_size
-  iterator = experiment.make_iterator(config, 'validation')
+  iterator = experiment.make_iterator(config, 'validation', seed=seed)
   cfg = config[section].to_dict()
   score = jax.jit(
       lambda p, b, k: diagnostics.value_and_advantage(agent.network, cfg, p, b, k))

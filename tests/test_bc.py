@@ -135,6 +135,23 @@ def test_bc_then_ftbc_on_a_recorded_dataset(corridor_dataset, tmp_path):
   assert ft_meta['init_from'].startswith(bc.workdir)
 
 
+def test_validation_windows_do_not_depend_on_the_training_seed(corridor_dataset):
+  """Runs that differ only in their seed score the same held-out windows (so their
+  validation losses compare), while their training windows differ."""
+  from offline_rl.learner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
+  def first(seed, split):
+    config = tiny_cli(experiment('bc', seed=seed), corridor_dataset)
+    config.validation_fraction = 0.25
+    iterator = (experiment_lib.make_validation_iterator(config, None)
+                if split == 'validation' else experiment_lib.make_iterator(config))
+    return jax.tree.map(np.asarray, next(iterator))
+  for leaf_0, leaf_1 in zip(jax.tree.leaves(first(0, 'validation')),
+                            jax.tree.leaves(first(1, 'validation'))):
+    np.testing.assert_array_equal(leaf_0, leaf_1)
+  assert any(not np.array_equal(leaf_0, leaf_1) for leaf_0, leaf_1 in zip(
+      jax.tree.leaves(first(0, 'train')), jax.tree.leaves(first(1, 'train'))))
+
+
 def test_ftbc_needs_a_bc_run_and_a_matching_network(env, corridor_dataset, tmp_path):
   from offline_rl.learner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='init_from'):

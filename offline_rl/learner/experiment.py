@@ -40,15 +40,17 @@ def load_dataset(config):
   return dataset
 
 
-def make_iterator(config, split: str = 'train', dataset=None):
+def make_iterator(config, split: str = 'train', dataset=None, seed: int | None = None):
   """The iterator of `split` ('train' or 'validation': the held-out
   `validation_fraction` of the episodes, filtered alike) of `config.dataset` through
-  offline_rl.data; `dataset` is the loaded `config.dataset` when the caller has it."""
+  offline_rl.data; `dataset` is the loaded `config.dataset` when the caller has it;
+  `seed` (None: `config.seed`) draws the windows."""
   from offline_rl import data  # pylint: disable=g-import-not-at-top
   iterator = data.make_iterator(
       load_dataset(config) if dataset is None else dataset, batch_size=int(config.batch_size),
-      unroll_length=int(config.unroll_length), seed=int(config.seed),
-      filters=config.filters or None, split=split,
+      unroll_length=int(config.unroll_length),
+      seed=int(config.seed if seed is None else seed), filters=config.filters or None,
+      split=split,
       validation_fraction=float(config.validation_fraction),
       drop_nonfinite=bool(config.get('drop_nonfinite', False)),
       skip_no_choice=bool(config.get('skip_no_choice', False)),
@@ -63,11 +65,13 @@ def make_iterator(config, split: str = 'train', dataset=None):
 
 def make_validation_iterator(config, dataset):
   """The held-out episodes the learner scores at every log step, or None when
-  `validation_fraction` is 0."""
+  `validation_fraction` is 0. Their windows are drawn with seed 0 whatever
+  `config.seed`, so that runs differing only in their seed score the same windows
+  and their validation losses compare (docs/learner.md)."""
   if float(config.validation_fraction) <= 0:
     return None
   try:
-    return make_iterator(config, 'validation', dataset)
+    return make_iterator(config, 'validation', dataset, seed=0)
   except errors.UserError as error:
     raise errors.ConfigError(
         f'The validation split (validation_fraction={config.validation_fraction}, '

@@ -250,8 +250,9 @@ class Learner:
     if validation is not None:
       self._validate = _compiled_validate(agent.loss, self.replicated)
       _, self._validation_batches = self._draw(validation, VALIDATION_BATCHES)
-      self._validation_key = jax.random.fold_in(
-          jax.random.PRNGKey(int(config.seed)), VALIDATION_BATCHES)
+      # Fixed as the validation windows are (experiment.make_validation_iterator).
+      self._validation_key = jax.random.fold_in(jax.random.PRNGKey(0),
+                                                VALIDATION_BATCHES)
     self.checkpointer = ckpt_lib.Checkpointer(
         os.path.join(self.workdir, 'checkpoints'), int(config.keep_checkpoints))
     if self.is_writer:
