@@ -109,19 +109,14 @@ def train(name, dataset, workdir, section=None, **overrides):
   return train_config(tiny(name, section, **overrides), dataset, workdir)
 
 
-def train_config(config, dataset, workdir, held_out=None):
-  """Trains `config` on all of `dataset`; with `held_out` (a dataset of other
-  episodes) the learner logs its loss on those at every log step."""
+def train_config(config, dataset, workdir):
   name = str(config.agent)
-  def windows(path, seed):
-    return data.make_iterator(path, batch_size=int(config.batch_size),
-                              unroll_length=int(config.unroll_length), seed=seed,
-                              validation_fraction=0.0)
-  train_windows = windows(dataset, int(config.seed))
-  agent = agents.make(name, train_windows.spec, config)
-  run = learner.Learner(agent, train_windows, config, workdir, progress=False,
-                        tensorboard=False,
-                        validation=None if held_out is None else windows(held_out, 0))
+  windows = data.make_iterator(dataset, batch_size=int(config.batch_size),
+                               unroll_length=int(config.unroll_length),
+                               seed=int(config.seed), validation_fraction=0.0)
+  agent = agents.make(name, windows.spec, config)
+  run = learner.Learner(agent, windows, config, workdir, progress=False,
+                        tensorboard=False)
   run.train()
   run.close()
   return agent, run
